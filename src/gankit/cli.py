@@ -1,0 +1,124 @@
+"""`gankit` command line: parses, calls the API, prints. No logic lives here.
+Every user error is one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from gankit.registry import GankitError
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from gankit.config import load_config, resume_config
+    from gankit.trainer import train
+    files = [x for x in a.items if x.endswith((".yaml", ".yml")) and "=" not in x]
+    overrides = [x for x in a.items if x not in files]
+    if len(files) > 1:
+        raise GankitError(f"give at most one config file, got {', '.join(files)}")
+    for flag, key in (("device", "train.device"), ("seed", "train.seed"), ("out", "out")):
+        if getattr(a, flag) is not None:
+            overrides.append(f"{key}={getattr(a, flag)}")
+    if a.resume:
+        cfg = resume_config(Path(a.resume), overrides)
+    else:
+        cfg = load_config(recipe=a.recipe, file=files[0] if files else None, overrides=overrides)
+    run_dir = train(cfg, resume=Path(a.resume) if a.resume else None, quiet=a.quiet)
+    last = sorted((run_dir / "samples").glob("step_*.png"))
+    print(f"\nrun directory: {run_dir}")
+    print("worth opening:")
+    for name, what in ((last[-1].relative_to(run_dir) if last else None, "final samples (fixed latents)"),
+                       ("progress.gif", "samples over training"), ("losses.png", "D and G loss curves"),
+                       ("stats.jsonl", "all logged statistics"), ("generator.safetensors", "exported G")):
+        if name is not None and (run_dir / name).exists():
+            print(f"  {run_dir / name}  ({what})")
+    print(f"  tensorboard --logdir {run_dir.parent}")
+    return 0
+
+
+def _load_g(a: argparse.Namespace):
+    from gankit import load
+    G = load(a.run, ema=a.ema, device=a.device)
+    if a.cls is not None and not G.c_dim:
+        raise GankitError("--class needs a conditional model (recipe cgan or model.conditional=true)")
+    if a.cls is not None and not 0 <= a.cls < G.c_dim:
+        raise GankitError(f"--class {a.cls} out of range: this model has classes 0..{G.c_dim - 1}")
+    return G
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from gankit.sample import sample, save_samples
+    if a.n <= 0:
+        raise GankitError(f"--n must be positive, got {a.n}")
+    G = _load_g(a)
+    out = save_samples(sample(G, a.n, seed=a.seed, c=a.cls), Path(a.out), a.format)
+    print(f"{a.n} samples -> {out}")
+    return 0
+
+
+def cmd_interpolate(a: argparse.Namespace) -> int:
+    from gankit.sample import interpolate, save_grid
+    if a.rows <= 0 or a.steps < 2:
+        raise GankitError("--rows must be positive and --steps at least 2")
+    G = _load_g(a)
+    if len(G.img_shape) != 3:
+        raise GankitError("interpolate draws image grids; this generator makes 2D points")
+    save_grid(interpolate(G, a.rows, a.steps, a.seed, a.cls), Path(a.out), nrow=a.steps)
+    print(f"{a.rows} interpolation rows x {a.steps} steps -> {a.out}")
+    return 0
+
+
+def cmd_recipes(a: argparse.Namespace) -> int:
+    from gankit.config import load_config, recipe_names
+    for name in recipe_names():
+        cfg = load_config(name)
+        print(f"{name:18s} {cfg.description}")
+        if a.verbose:
+            print(f"{'':18s} family={cfg.model.family} loss={cfg.loss.name} data={cfg.data.name} "
+                  f"steps={cfg.train.steps} batch={cfg.train.batch_size}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit", description="Train, sample and evaluate GANs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a recipe (default: dcgan on the bundled mnist-5k)")
+    t.add_argument("items", nargs="*", help="an optional config.yaml, then key=value overrides")
+    t.add_argument("--recipe", help="recipe name (see `gankit recipes`)")
+    t.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", help="parent directory for run directories (default runs)")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(fn=cmd_train)
+    for name, fn, hlp in (("sample", cmd_sample, "sample images from a trained generator"),
+                          ("interpolate", cmd_interpolate, "rows of spherical latent interpolations")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
+        s.add_argument("--out", default=f"{name}.png" if name == "interpolate" else "samples.png")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--class", dest="cls", type=int, help="class label for conditional models")
+        s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                       help="use the EMA generator when the run has one")
+        s.add_argument("--device", default="cpu")
+        if name == "sample":
+            s.add_argument("--n", type=int, default=64)
+            s.add_argument("--format", choices=["png", "png-dir", "npy"], default="png")
+        else:
+            s.add_argument("--rows", type=int, default=8)
+            s.add_argument("--steps", type=int, default=10)
+        s.set_defaults(fn=fn)
+    r = sub.add_parser("recipes", help="list the recipes")
+    r.add_argument("-v", "--verbose", action="store_true")
+    r.set_defaults(fn=cmd_recipes)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 2

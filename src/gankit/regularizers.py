@@ -1,0 +1,78 @@
+"""Constraints on D: penalties added to D's loss, and weight clipping applied after D's update.
+
+A regularizer is data: the weight and interval come from the config, and the trainer only calls
+``penalty(D, real, fake, c)`` on the D steps where ``due(d_step)`` holds, then ``after_step(D)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+
+from gankit.config import LossConfig
+
+Tensor = torch.Tensor
+
+
+def grad_norm_sq(D: nn.Module, x: Tensor, c: Optional[Tensor]) -> Tensor:
+    """||d D(x) / dx||^2 per sample, with a graph for the double backward. x: (N, ...) -> (N,)."""
+    x = x.detach().requires_grad_(True)
+    logits = D(x, c)
+    (grad,) = torch.autograd.grad(logits.float().sum(), x, create_graph=True)
+    return grad.float().flatten(1).pow(2).sum(1)
+
+
+@dataclass
+class Regularizer:
+    name: str
+    weight: float
+    every: int = 1
+
+    def due(self, d_step: int) -> bool:
+        return d_step % self.every == 0
+
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, c: Optional[Tensor],
+                gen: Optional[torch.Generator] = None) -> Tensor:
+        return real.new_zeros(())
+
+    def after_step(self, D: nn.Module) -> None:
+        pass
+
+
+class GradientPenalty(Regularizer):
+    """WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2] on random interpolates."""
+
+    def penalty(self, D, real, fake, c, gen=None):
+        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        alpha = torch.rand(shape, device=real.device, generator=gen, dtype=real.dtype)
+        x_hat = alpha * real.detach() + (1 - alpha) * fake.detach()
+        return self.weight * (grad_norm_sq(D, x_hat, c).add(1e-12).sqrt() - 1).pow(2).mean()
+
+
+class R1(Regularizer):
+    """R1 (Mescheder et al. 2018): weight/2 * E[||grad D(x)||^2] on real data; lazy every k steps (x k)."""
+
+    def penalty(self, D, real, fake, c, gen=None):
+        return 0.5 * self.weight * self.every * grad_norm_sq(D, real, c).mean()
+
+
+class WeightClip(Regularizer):
+    """WGAN weight clipping (Arjovsky et al. 2017): every D parameter into [-weight, weight] after a step."""
+
+    @torch.no_grad()
+    def after_step(self, D):
+        for p in D.parameters():
+            p.clamp_(-self.weight, self.weight)
+
+
+def build_regularizers(cfg: LossConfig) -> List[Regularizer]:
+    regs: List[Regularizer] = []
+    if cfg.gp:
+        regs.append(GradientPenalty("gp", cfg.gp))
+    if cfg.r1:
+        regs.append(R1("r1", cfg.r1, cfg.r1_every))
+    if cfg.clip:
+        regs.append(WeightClip("clip", cfg.clip))
+    return regs

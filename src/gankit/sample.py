@@ -1,0 +1,149 @@
+"""Sampling: latents from seeds, grids, spherical interpolation, exports, and the pictures of a run
+(sample grids, 2D scatter plots, progress.gif, losses.png)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torchvision.utils import make_grid, save_image
+
+
+def latents(n: int, z_dim: int, seed: int = 0, device="cpu") -> torch.Tensor:
+    """(n, z_dim) standard normal latents, reproducible from `seed` on any device."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, z_dim, generator=g).to(device)
+
+
+@torch.inference_mode()
+def generate(G: nn.Module, z: torch.Tensor, c: Optional[torch.Tensor] = None, batch: int = 500) -> torch.Tensor:
+    """G(z, c) in eval mode, in chunks; returns float32 on G's device."""
+    was_training = G.training
+    G.eval()
+    out = [G(z[i:i + batch], None if c is None else c[i:i + batch]).float() for i in range(0, len(z), batch)]
+    G.train(was_training)
+    return torch.cat(out)
+
+
+def sample(G: nn.Module, n: int, seed: int = 0, c=None) -> torch.Tensor:
+    """n samples from G: (n, *img_shape). `c` an int class for all, a (n,) tensor, or None (uniform classes
+    when G is conditional)."""
+    device = next(G.parameters()).device
+    z = latents(n, G.z_dim, seed, device)
+    labels = None
+    if G.c_dim:
+        if c is None:
+            labels = torch.arange(n, device=device) % G.c_dim
+        elif isinstance(c, int):
+            labels = torch.full((n,), c, dtype=torch.long, device=device)
+        else:
+            labels = torch.as_tensor(c, device=device).long()
+    return generate(G, z, labels)
+
+
+def to_grid(x: torch.Tensor, nrow: Optional[int] = None) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> (3, H', W') in [0, 1]."""
+    nrow = nrow or max(1, int(round(len(x) ** 0.5)))
+    return make_grid(x.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+
+
+def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
+    save_image(to_grid(x, nrow), str(path))
+    return Path(path)
+
+
+def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = None, title: str = "") -> Path:
+    """2D samples (N, 2) as a scatter plot over the real data."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if real is not None:
+        ax.scatter(*real[:2000].cpu().numpy().T, s=2, c="tab:blue", alpha=0.3, label="real")
+    ax.scatter(*fake.detach().float().cpu().numpy().T, s=2, c="tab:red", alpha=0.6, label="G")
+    lim = 1.3 * float(real.abs().max()) if real is not None else None
+    if lim:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_samples(x: torch.Tensor, out: Path, fmt: str = "png") -> Path:
+    """png: one grid; png-dir: one PNG per sample in folder `out`; npy: (N, ...) float32 in [-1, 1]."""
+    out = Path(out)
+    if fmt == "npy":
+        np.save(out, x.cpu().numpy().astype(np.float32))
+    elif fmt == "png-dir":
+        out.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(x):
+            save_image((img.float().cpu() + 1) / 2, str(out / f"{i:06d}.png"))
+    elif fmt == "png":
+        if x.dim() == 2:
+            save_scatter(x, out)
+        else:
+            save_grid(x, out)
+    else:
+        raise ValueError(f"unknown format '{fmt}'")
+    return out
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of a and b (N, D) at fractions t (T,) -> (N, T, D)."""
+    a_n, b_n = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]  # (N, 1, 1)
+    t = t[None, :, None]
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / so
+
+
+def interpolate(G: nn.Module, rows: int = 8, steps: int = 10, seed: int = 0, c: Optional[int] = None) -> torch.Tensor:
+    """rows x steps images: each row a spherical path between two latents. -> (rows * steps, *img_shape)."""
+    device = next(G.parameters()).device
+    z = latents(2 * rows, G.z_dim, seed, device)
+    path = slerp(z[:rows], z[rows:], torch.linspace(0, 1, steps, device=device)).reshape(-1, G.z_dim)
+    labels = None
+    if G.c_dim:
+        row_c = torch.arange(rows, device=device) % G.c_dim if c is None else torch.full((rows,), c, device=device)
+        labels = row_c.repeat_interleave(steps)
+    return generate(G, path, labels)
+
+
+def make_gif(frames: Sequence[Path], path: Path, ms_per_frame: int = 250) -> Optional[Path]:
+    """Animated GIF of PNG frames (the training-progress picture of seed 003)."""
+    from PIL import Image
+    if not frames:
+        return None
+    images = [Image.open(p).convert("RGB") for p in frames]
+    images[0].save(path, save_all=True, append_images=images[1:] + [images[-1]] * 3, duration=ms_per_frame,
+                   loop=0)
+    return Path(path)
+
+
+def plot_losses(rows: List[dict], path: Path) -> Optional[Path]:
+    """D and G loss curves from stats.jsonl rows."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in rows if isinstance(r.get("loss/d"), float) and isinstance(r.get("loss/g"), float)]
+    if not rows:
+        return None
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    ax.plot(steps, [r["loss/d"] for r in rows], label="D loss")
+    ax.plot(steps, [r["loss/g"] for r in rows], label="G loss")
+    ax.set_xlabel("step (G updates)")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,344 @@
+"""The training loop: the only place that knows the step order.
+
+Per step: ``n_critic`` D updates (real and fake logits -> d_loss + due penalties; clipping after the
+update), then one G update with D frozen, then the EMA of G. Statistics are queued as tensors and reduced
+once per ``log_every`` (no host sync in the hot loop); samples, checkpoints and exports happen at their
+own cadences. Families, losses and regularizers differ by the objects passed in, never by branches here.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gankit import checkpoint, nets
+from gankit.config import Config, config_from_plain, dump_yaml
+from gankit.data import Batches, Dataset, build_dataset
+from gankit.losses import LOSSES, Loss
+from gankit.registry import GankitError
+from gankit.regularizers import Regularizer, build_regularizers
+from gankit.sample import generate, latents, make_gif, plot_losses, save_scatter, to_grid
+from gankit.stats import Stats, read_stats
+
+N_FIXED = 64  # images in the fixed-latent progress grids
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GankitError(f"train.device: '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GankitError(f"train.device={name} but CUDA is not available here; use train.device=cpu")
+    return device
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_amp(mode: str, device: torch.device) -> bool:
+    """bf16 autocast on/off. 'auto' turns it on where the hardware has native bf16; an explicit 'bf16'
+    on hardware without it falls back to fp32 with a warning (emulated bf16 is slower than fp32)."""
+    if mode == "off":
+        return False
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
+    if mode == "bf16" and not native:
+        warnings.warn(f"train.amp=bf16: no native bf16 on this {device.type}; training in fp32", stacklevel=2)
+    return native
+
+
+def make_optimizer(params, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.opt == "rmsprop":  # WGAN (Arjovsky et al. 2017)
+        return torch.optim.RMSprop(params, lr=lr, foreach=t.fused_opt or None)
+    fast = {"fused": True} if t.fused_opt else {"foreach": False}
+    return torch.optim.Adam(params, lr=lr, betas=(t.beta1, t.beta2), **fast)
+
+
+@dataclass
+class Parts:
+    """Everything the loop touches, built from a Config in one place (`build_parts`)."""
+    cfg: Config
+    device: torch.device
+    ds: Dataset
+    G: nn.Module
+    D: nn.Module
+    G_ema: Optional[nn.Module]
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    loss: Loss
+    regs: List[Regularizer]
+    batches: Batches
+    noise: torch.Generator
+    amp: bool
+    ema_beta: float
+    skipped: int = 0
+    d_steps: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
+    device = pick_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed % 2**32)
+    ds = ds or build_dataset(cfg.data)
+    if cfg.model.conditional and not ds.num_classes:
+        raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
+    c_dim = ds.num_classes if cfg.model.conditional else 0
+    loss = LOSSES.get(cfg.loss.name)
+    G, D = nets.build(cfg.model.family, ds.img_shape, c_dim, cfg.model.z_dim, cfg.model.args)
+    G, D = G.to(device), D.to(device)
+    if cfg.train.channels_last and ds.is_image:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_kimg > 0 else None
+    ema_beta = 0.5 ** (cfg.train.batch_size / (cfg.train.ema_kimg * 1000)) if G_ema is not None else 0.0
+    meta = {"family": cfg.model.family, "img_shape": list(ds.img_shape), "c_dim": c_dim,
+            "z_dim": cfg.model.z_dim, "args": cfg.model.args, "class_names": list(ds.class_names),
+            "data": cfg.data.name}
+    return Parts(cfg, device, ds, G, D, G_ema,
+                 make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
+                 make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
+                 loss, build_regularizers(cfg.loss),
+                 Batches(ds, cfg.train.batch_size, device, cfg.train.seed),
+                 torch.Generator(device).manual_seed(cfg.train.seed + 1),
+                 resolve_amp(cfg.train.amp, device), ema_beta, meta=meta)
+
+
+# --- one step ---------------------------------------------------------------------------------------------
+def finite_or_skip(p: Parts, loss: torch.Tensor) -> bool:
+    """With train.on_nan=skip, drop an update whose loss is not finite (costs one sync per update)."""
+    if p.cfg.train.on_nan == "skip" and not torch.isfinite(loss).item():
+        p.skipped += 1
+        return False
+    return True
+
+
+def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats, keep_fake: bool):
+    """One D update. Returns the fake batch, with G's graph when `keep_fake` (reused by the G step)."""
+    z = torch.randn(real.shape[0], p.G.z_dim, device=p.device, generator=p.noise)  # (N, z_dim)
+    with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
+        with torch.set_grad_enabled(keep_fake):
+            fake = p.G(z, c)  # (N, *img_shape)
+        real_logits = p.D(real, c).float()  # (N,)
+        fake_logits = p.D(fake.detach(), c).float()
+        d_loss = p.loss.d_loss(real_logits, fake_logits)
+    total = d_loss
+    for reg in p.regs:
+        if reg.due(p.d_steps):
+            pen = reg.penalty(p.D, real, fake, c, p.noise)
+            stats.report(f"reg/{reg.name}", pen)
+            total = total + pen
+    p.d_steps += 1
+    if finite_or_skip(p, total):
+        p.d_opt.zero_grad(set_to_none=True)
+        total.backward()
+        p.d_opt.step()
+        for reg in p.regs:
+            reg.after_step(p.D)
+    stats.report("loss/d", d_loss)
+    stats.report("logits/real", real_logits.mean())
+    stats.report("logits/fake", fake_logits.mean())
+    stats.report("prob/real", torch.sigmoid(real_logits).mean())
+    stats.report("prob/fake", torch.sigmoid(fake_logits).mean())
+    return fake if keep_fake else None
+
+
+def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[torch.Tensor]) -> None:
+    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew."""
+    p.D.requires_grad_(False)
+    with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
+        if fake is None:
+            n = c.shape[0] if c is not None else p.cfg.train.batch_size
+            fake = p.G(torch.randn(n, p.G.z_dim, device=p.device, generator=p.noise), c)
+        g_loss = p.loss.g_loss(p.D(fake, c).float())
+    if finite_or_skip(p, g_loss):
+        p.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        p.g_opt.step()
+    p.D.requires_grad_(True)
+    stats.report("loss/g", g_loss)
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
+    """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (BatchNorm statistics) copied."""
+    ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
+    torch._foreach_lerp_(ema_p, g_p, 1.0 - beta)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+# --- run directory, checkpoints, pictures -----------------------------------------------------------------
+def new_run_dir(cfg: Config) -> Path:
+    out = Path(cfg.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        ids = [int(d.name.split("-")[0]) for d in out.iterdir() if d.name.split("-")[0].isdigit()]
+        run_dir = out / f"{max(ids, default=-1) + 1:05d}-{cfg.recipe}"
+        (run_dir / "samples").mkdir(parents=True)
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+    except OSError as e:
+        raise GankitError(f"cannot write the run directory under '{out}' ({e.strerror or e}); "
+                          f"choose another with --out DIR") from None
+    return run_dir
+
+
+def train_state(p: Parts, step: int, nimg: int) -> dict:
+    return {"config": p.cfg.to_dict(), "meta": p.meta, "step": step, "nimg": nimg,
+            "G": p.G.state_dict(), "D": p.D.state_dict(),
+            "G_ema": p.G_ema.state_dict() if p.G_ema is not None else None,
+            "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
+            "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
+            "rng": checkpoint.rng_state(), "counters": {"skipped": p.skipped, "d_steps": p.d_steps}}
+
+
+def restore(p: Parts, state: dict) -> tuple:
+    checkpoint.load_state(p.G, state["G"], "G")
+    checkpoint.load_state(p.D, state["D"], "D")
+    if p.G_ema is not None:
+        checkpoint.load_state(p.G_ema, state.get("G_ema"), "G_ema")
+    try:
+        p.g_opt.load_state_dict(state["g_opt"])
+        p.d_opt.load_state_dict(state["d_opt"])
+        p.batches.load_state_dict(state["batches"])
+        p.noise.set_state(state["noise"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
+    checkpoint.set_rng_state(state["rng"])
+    p.skipped, p.d_steps = state["counters"]["skipped"], state["counters"]["d_steps"]
+    return int(state["step"]), int(state["nimg"])
+
+
+def save_checkpoint(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
+    for name, net in (("G", p.G), ("D", p.D)):
+        if not all(torch.isfinite(t).all() for t in net.parameters()):
+            raise GankitError(f"{name} has non-finite weights at step {step}; not overwriting the last good "
+                              f"checkpoint {run_dir / 'checkpoints' / 'last.pt'}")
+    checkpoint.save(run_dir / "checkpoints" / "last.pt", train_state(p, step, nimg))
+
+
+def save_pictures(p: Parts, run_dir: Path, step: int, stats: Stats) -> Path:
+    G = p.G_ema if p.G_ema is not None else p.G
+    c = torch.arange(N_FIXED, device=p.device) % G.c_dim if G.c_dim else None
+    fake = generate(G, latents(N_FIXED * (1 if p.ds.is_image else 16), G.z_dim, 0, p.device),
+                           None if c is None else c.repeat(1 if p.ds.is_image else 16))
+    path = run_dir / "samples" / f"step_{step:06d}.png"
+    if p.ds.is_image:
+        grid = to_grid(fake, nrow=8)
+        from torchvision.utils import save_image
+        save_image(grid, str(path))
+        stats.image("samples", grid, step)
+    else:
+        save_scatter(fake, path, p.ds.x, f"step {step}")
+    return path
+
+
+def finish(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
+    save_checkpoint(p, run_dir, step, nimg)
+    checkpoint.export_generator(run_dir, p.G_ema if p.G_ema is not None else p.G,
+                                {**p.meta, "ema": p.G_ema is not None, "step": step, "nimg": nimg,
+                                 "recipe": p.cfg.recipe})
+    frames = sorted((run_dir / "samples").glob("step_*.png"))
+    make_gif(frames, run_dir / "progress.gif")
+    plot_losses(read_stats(run_dir / "stats.jsonl"), run_dir / "losses.png")
+
+
+def check_resumable(cfg: Config, saved: Config) -> None:
+    """Refuse a resume whose data or model differ (the weights would not fit or not mean the same)."""
+    diffs = [f"{sec}.{k}" for sec in ("data", "model") for k, v in getattr(cfg, sec).__dict__.items()
+             if getattr(saved, sec).__dict__[k] != v]
+    if diffs:
+        raise GankitError(f"cannot resume: {', '.join(diffs)} differ from the run's config; "
+                          f"only training keys (steps, cadences, ...) may change")
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+def train(cfg: Config, resume: Optional[Path] = None, quiet: bool = False) -> Path:
+    """Train a GAN as described by `cfg`; returns the run directory. `resume`: a run dir to continue."""
+    from tqdm import tqdm
+    state = None
+    if resume is not None:
+        run_dir = Path(resume)
+        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+        check_resumable(cfg, config_from_plain(state["config"]))
+    p = build_parts(cfg)
+    if state is None:
+        run_dir = new_run_dir(cfg)
+        start, nimg = 0, 0
+    else:
+        start, nimg = restore(p, state)
+        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+    t = cfg.train
+    stats = Stats(run_dir)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"run {run_dir}: {cfg.recipe} | {cfg.model.family} on {p.ds.name} {p.ds.img_shape} x{len(p.ds)} "
+        f"| {p.device}{' bf16' if p.amp else ''} | steps {start}->{t.steps}")
+    if start == 0:
+        save_pictures(p, run_dir, 0, stats)
+    bar = tqdm(total=t.steps, initial=start, disable=quiet, mininterval=1 if sys.stderr.isatty() else 30,
+               dynamic_ncols=True, file=sys.stderr)
+    t0, seen, last_log = time.perf_counter(), 0, time.perf_counter()
+    step = start
+    try:
+        for step in range(start + 1, t.steps + 1):
+            fake = None
+            for i in range(t.n_critic):
+                real, c = next(p.batches)
+                fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
+            g_step(p, c, stats, fake)
+            if p.G_ema is not None:
+                update_ema(p.G_ema, p.G, p.ema_beta)
+            nimg += t.n_critic * t.batch_size
+            seen += t.n_critic * t.batch_size
+            bar.update(1)
+            if step % t.log_every == 0 or step == t.steps:
+                now = time.perf_counter()
+                values = stats.reduce()
+                values.update({"nimg": nimg, "time/img_per_s": seen / max(now - last_log, 1e-9),
+                               "time/elapsed_s": now - t0, "train/skipped": p.skipped})
+                seen, last_log = 0, now
+                bad = [k for k in ("loss/d", "loss/g") if not math.isfinite(values.get(k, 0.0))]
+                stats.write(step, values)
+                if bad:
+                    raise GankitError(f"{bad[0]} became {values[bad[0]]} at step {step}; stopped. Last good "
+                                      f"checkpoint: {run_dir / 'checkpoints' / 'last.pt'} (try a lower lr, "
+                                      f"or train.on_nan=skip)")
+                bar.set_postfix_str(f"D {values['loss/d']:.3f} G {values['loss/g']:.3f} "
+                                    f"D(x) {values['prob/real']:.2f} D(G(z)) {values['prob/fake']:.2f} "
+                                    f"{values['time/img_per_s']:.0f} img/s", refresh=False)
+            if step % t.sample_every == 0:
+                save_pictures(p, run_dir, step, stats)
+            if step % t.ckpt_every == 0:
+                save_checkpoint(p, run_dir, step, nimg)
+            if t.max_minutes and time.perf_counter() - t0 > 60 * t.max_minutes:
+                say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
+                break
+    except KeyboardInterrupt:  # a half-done step is not saved: the last checkpoint stays the resume point
+        bar.close()
+        stats.close()
+        raise GankitError(f"interrupted at step {step}; continue with: gankit train --resume {run_dir}") from None
+    bar.close()
+    if step % t.sample_every:
+        save_pictures(p, run_dir, step, stats)
+    finish(p, run_dir, step, nimg)
+    stats.close()
+    say(f"done: {step} steps, {nimg} images in {time.perf_counter() - t0:.0f} s")
+    return run_dir

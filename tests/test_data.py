@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.config import DataConfig
+from gankit.data import DATASETS, Batches, build_dataset, grid25_means, ring8_means
+from gankit.registry import GankitError
+
+
+def test_mnist_5k_is_real_bundled_mnist():
+    ds = build_dataset(DataConfig(name="mnist-5k"))
+    assert ds.x.shape == (5000, 1, 28, 28) and ds.x.dtype == torch.float32
+    assert ds.x.min() == -1 and ds.x.max() == 1
+    assert ds.num_classes == 10 and torch.bincount(ds.c).tolist() == [500] * 10
+    # real digits: the mean image is bright in the centre, dark in the corners
+    mean = ds.x.mean(0)[0]
+    assert mean[14, 14] > mean[0, 0] + 0.5
+
+
+def test_digits_and_resize():
+    ds = build_dataset(DataConfig(name="digits"))
+    assert ds.x.shape[1:] == (1, 8, 8) and -1 <= ds.x.min() and ds.x.max() <= 1 and ds.num_classes == 10
+    big = build_dataset(DataConfig(name="digits", resolution=32))
+    assert big.x.shape[1:] == (1, 32, 32) and -1 <= big.x.min() and big.x.max() <= 1
+
+
+def test_mixtures():
+    assert ring8_means().shape == (8, 2) and torch.allclose(ring8_means().norm(dim=1), torch.full((8,), 2.0))
+    assert grid25_means().shape == (25, 2) and set(grid25_means()[:, 0].tolist()) == {-4, -2, 0, 2, 4}
+    ds = build_dataset(DataConfig(name="ring8"))
+    assert ds.img_shape == (2,) and not ds.is_image and ds.num_classes == 8
+
+
+def test_torchvision_offline_error_names_bundled_alternative(tmp_path):
+    with pytest.raises(GankitError, match="mnist-5k"):
+        build_dataset(DataConfig(name="mnist", root=str(tmp_path), download=False))
+
+
+def test_unknown_dataset():
+    with pytest.raises(GankitError, match="unknown data set 'mnsit'.*did you mean 'mnist'"):
+        build_dataset(DataConfig(name="mnsit"))
+
+
+def test_batches_are_seeded_epochs_and_resume(tmp_path):
+    ds = build_dataset(DataConfig(name="digits"))
+    a = Batches(ds, 100, torch.device("cpu"), seed=3)
+    first = [next(a)[0] for _ in range(20)]  # crosses an epoch boundary (1797 samples)
+    b = Batches(ds, 100, torch.device("cpu"), seed=3)
+    for i in range(7):
+        torch.testing.assert_close(next(b)[0], first[i])
+    state = b.state_dict()
+    c = Batches(ds, 100, torch.device("cpu"), seed=99)
+    c.load_state_dict(state)
+    for i in range(7, 20):
+        torch.testing.assert_close(next(c)[0], first[i])
+
+
+def test_batch_larger_than_data_is_explained():
+    ds = build_dataset(DataConfig(name="digits"))
+    with pytest.raises(GankitError, match="larger than the data set"):
+        Batches(ds, 5000, torch.device("cpu"), 0)
+
+
+def write_folder(root):
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    Image.fromarray(np.full((40, 30), 200, np.uint8), "L").save(root / "a" / "gray.png")
+    Image.fromarray(np.zeros((20, 20, 4), np.uint8), "RGBA").save(root / "a" / "rgba.png")
+    Image.fromarray(np.full((16, 16), 40000, np.uint16)).save(root / "b" / "deep16.png")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8), "RGB").save(root / "b" / "rgb.jpg")
+    (root / "b" / "empty.png").write_bytes(b"")
+    (root / "b" / "garbage.jpg").write_bytes(b"not an image at all")
+    good = root / "a" / "gray.png"
+    (root / "b" / "truncated.png").write_bytes(good.read_bytes()[:60])
+
+
+def test_folder_converts_what_it_can_and_skips_the_rest(tmp_path):
+    write_folder(tmp_path / "imgs")
+    with pytest.warns(UserWarning, match="skipped 3 unreadable"):
+        ds = build_dataset(DataConfig(name="folder", root=str(tmp_path / "imgs"), resolution=16))
+    assert ds.x.shape == (4, 3, 16, 16)  # a colour image present -> RGB
+    assert -1 <= ds.x.min() and ds.x.max() <= 1
+    assert ds.num_classes == 2 and ds.c.tolist() == [0, 0, 1, 1]
+    gray = build_dataset(DataConfig(name="folder", root=str(tmp_path / "imgs"), resolution=8, channels=1))
+    assert gray.x.shape == (4, 1, 8, 8)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(GankitError, match="not a directory"):
+        build_dataset(DataConfig(name="folder", root=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GankitError, match="no image files"):
+        build_dataset(DataConfig(name="folder", root=str(tmp_path / "empty")))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"\x89PNG broken")
+    with pytest.warns(UserWarning), pytest.raises(GankitError, match="none of the 1 image"):
+        build_dataset(DataConfig(name="folder", root=str(tmp_path / "bad")))
