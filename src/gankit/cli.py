@@ -69,6 +69,18 @@ def cmd_interpolate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(a: argparse.Namespace) -> int:
+    from gankit.evaluate import evaluate_run
+    if a.n <= 1:
+        raise GankitError(f"--n must be at least 2, got {a.n}")
+    result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
+                          a.features, a.ema)
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
+    return 0
+
+
 def cmd_recipes(a: argparse.Namespace) -> int:
     from gankit.config import load_config, recipe_names
     for name in recipe_names():
@@ -109,6 +121,13 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--rows", type=int, default=8)
             s.add_argument("--steps", type=int, default=10)
         s.set_defaults(fn=fn)
+    e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage, classes (offline)")
+    e.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
+    e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes")
+    e.add_argument("--features", default="classifier", choices=["classifier", "inception"])
+    e.add_argument("--n", type=int, default=10000, help="generated samples")
+    e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    e.set_defaults(fn=cmd_eval)
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_recipes)

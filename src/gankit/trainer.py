@@ -98,11 +98,12 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
     device = pick_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
+    loss = LOSSES.get(cfg.loss.name)
+    nets.FAMILIES.get(cfg.model.family)  # fail on a bad name before loading any data
     ds = ds or build_dataset(cfg.data)
     if cfg.model.conditional and not ds.num_classes:
         raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
     c_dim = ds.num_classes if cfg.model.conditional else 0
-    loss = LOSSES.get(cfg.loss.name)
     G, D = nets.build(cfg.model.family, ds.img_shape, c_dim, cfg.model.z_dim, cfg.model.args)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.is_image:

@@ -1,0 +1,126 @@
+"""The offline feature extractor: a small CNN classifier trained on the real, labelled training images.
+
+Its penultimate layer (128 features) stands in for Inception's pool features in FID/KID/precision/recall,
+its softmax gives the Inception Score and class histograms. It is trained once per data set and cached
+under the user cache dir, keyed by a hash of the data (images + labels) and of this architecture.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gankit import checkpoint
+from gankit.data import Dataset
+from gankit.registry import GankitError
+
+ARCH_VERSION = "cnn-v1"
+N_FEATURES = 128
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GANKIT_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
+                                                          "gankit")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_hash(ds: Dataset) -> str:
+    """Hash of the images (quantised to 8 bits) and labels: the cache key of everything derived from them."""
+    h = hashlib.sha256()
+    h.update(ARCH_VERSION.encode())
+    h.update(str(tuple(ds.x.shape)).encode())
+    h.update(((ds.x + 1) * 127.5).round().to(torch.uint8).numpy().tobytes())
+    if ds.c is not None:
+        h.update(ds.c.to(torch.int64).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class Classifier(nn.Module):
+    """(N, C, H, W) in [-1, 1] -> logits (N, K); `features(x)` -> (N, 128)."""
+
+    def __init__(self, img_shape: Tuple[int, ...], num_classes: int):
+        super().__init__()
+        c = img_shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 16, N_FEATURES), nn.ReLU())
+        self.head = nn.Linear(N_FEATURES, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random shifts of up to 2 pixels (batched): a little robustness to the jitter of generated digits."""
+    n, _, h, w = x.shape
+    pad = F.pad(x, (2, 2, 2, 2), value=-1.0)
+    dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()
+    return pad[:, :, dy:dy + h, dx:dx + w]
+
+
+def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0) -> Tuple[Classifier, float]:
+    """Train on 90% of `ds`, return the model and its accuracy on the held-out 10%."""
+    if ds.c is None or not ds.is_image:
+        raise GankitError(f"the classifier feature extractor needs labelled images; '{ds.name}' has none")
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    perm = torch.randperm(len(ds), generator=g)
+    n_val = max(len(ds) // 10, 1)
+    val, tr = perm[:n_val], perm[n_val:]
+    model = Classifier(ds.img_shape, ds.num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps_per_epoch = max(len(tr) // 128, 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * steps_per_epoch)
+    model.train()
+    for _ in range(epochs):
+        order = tr[torch.randperm(len(tr), generator=g)]
+        for i in range(steps_per_epoch):
+            idx = order[i * 128:(i + 1) * 128]
+            loss = F.cross_entropy(model(augment(ds.x[idx], g)), ds.c[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.inference_mode():
+        pred = torch.cat([model(ds.x[val[i:i + 1000]]).argmax(1) for i in range(0, len(val), 1000)])
+    return model, float((pred == ds.c[val]).float().mean())
+
+
+def get_classifier(ds: Dataset, quiet: bool = False) -> Tuple[Classifier, float]:
+    """The cached classifier for `ds` (trained on first use); returns (model in eval mode, held-out accuracy)."""
+    path = cache_dir() / f"classifier-{ds.name}-{data_hash(ds)}.pt"
+    model = Classifier(ds.img_shape, ds.num_classes)
+    if path.is_file():
+        state = checkpoint.load(path)
+        checkpoint.load_state(model, state["weights"], "classifier")
+        return model.eval().requires_grad_(False), float(state["accuracy"])
+    if not quiet:
+        print(f"training the {ds.name} feature classifier (once; cached in {path.parent}) ...", flush=True)
+    model, acc = train_classifier(ds)
+    checkpoint.save(path, {"weights": model.state_dict(), "accuracy": acc, "data": ds.name})
+    return model.eval().requires_grad_(False), acc
+
+
+@torch.inference_mode()
+def embed(model: Classifier, x: torch.Tensor, batch: int = 1000) -> Tuple[torch.Tensor, torch.Tensor]:
+    """-> (features (N, 128), logits (N, K)) as float64 on the CPU."""
+    feats, logits = [], []
+    for i in range(0, len(x), batch):
+        f = model.features(x[i:i + batch].float())
+        feats.append(f.double().cpu())
+        logits.append(model.head(f).double().cpu())
+    return torch.cat(feats), torch.cat(logits)

@@ -1,0 +1,56 @@
+"""The offline feature classifier and `gankit eval` end to end (real training, cached in tmp)."""
+import json
+
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.config import DataConfig
+from gankit.data import build_dataset
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("cache")
+    mp.setenv("GANKIT_CACHE", str(path))
+    yield path
+    mp.undo()
+
+
+def test_classifier_is_accurate_and_cached(cache):
+    from gankit.metrics.classifier import get_classifier
+    ds = build_dataset(DataConfig(name="mnist-5k"))
+    model, acc = get_classifier(ds, quiet=True)
+    assert acc >= 0.98
+    assert len(list(cache.glob("classifier-mnist-5k-*.pt"))) == 1
+    again, acc2 = get_classifier(ds, quiet=True)
+    assert acc2 == acc
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_real_vs_real_small_and_noise_large(cache):
+    from gankit.evaluate import real_features, real_vs_real
+    from gankit.metrics.classifier import embed, get_classifier
+    from gankit.metrics.scores import fid
+    ds = build_dataset(DataConfig(name="mnist-5k"))
+    floor = real_vs_real(ds, metrics=("fid",))["fid"]
+    model, _ = get_classifier(ds, quiet=True)
+    real_f, _ = real_features(model, ds)
+    noise_f, _ = embed(model, torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert floor < 3 and fid(real_f, noise_f) > 100 * floor
+
+
+def test_eval_command_writes_eval_json(cache, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "--recipe", "dcgan", "train.steps=2", "model.args.g_width=8", "model.args.d_width=8",
+                 "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    run = next(out.iterdir())
+    assert main(["eval", str(run), "--n", "500"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    for key in ["fid", "kid", "kid_std", "is", "precision", "recall", "density", "coverage", "classes", "class_kl"]:
+        assert key in result
+    assert result["fid"] > 5  # two G steps make noise, far from digits
+    assert main(["eval", str(run), "--features", "inception"]) == 2
+    assert main(["eval", str(run), "--metrics", "fdi"]) == 2
