@@ -13,7 +13,7 @@ from gankit.metrics.toy2d import mode_stats
 
 def reference_frechet(mu1, s1, mu2, s2):
     """pytorch-fid's calculate_frechet_distance, written out (scipy sqrtm)."""
-    covmean, _ = linalg.sqrtm(s1.dot(s2), disp=False)
+    covmean = linalg.sqrtm(s1.dot(s2))
     covmean = covmean.real
     diff = mu1 - mu2
     return diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)

