@@ -54,3 +54,24 @@ def test_eval_command_writes_eval_json(cache, tmp_path, capsys):
     assert result["fid"] > 5  # two G steps make noise, far from digits
     assert main(["eval", str(run), "--features", "inception"]) == 2
     assert main(["eval", str(run), "--metrics", "fdi"]) == 2
+
+
+def test_eval_during_training_logs_metrics_and_keeps_best(cache, make_cfg):
+    from gankit import checkpoint
+    from gankit.trainer import train
+    cfg = make_cfg("dcgan", "model.args.g_width=8", "model.args.d_width=8", "train.eval_every=2",
+                   "train.eval_n=200", steps=4)
+    run = train(cfg, quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    fids = [(r["step"], r["metric/fid"]) for r in rows if "metric/fid" in r]
+    assert [s for s, _ in fids] == [2, 4]
+    best = checkpoint.load(run / "checkpoints" / "best.pt")
+    assert best["step"] == min(fids, key=lambda x: x[1])[0]
+    assert best["counters"]["best_fid"] == min(f for _, f in fids)
+
+
+def test_eval_every_toy2d_logs_modes(make_cfg):
+    from gankit.trainer import train
+    run = train(make_cfg("ring8", "train.eval_every=2", steps=2), quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert any("metric/modes" in r for r in rows)

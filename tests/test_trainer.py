@@ -85,11 +85,35 @@ def test_nan_stops_with_message_and_keeps_checkpoint(make_cfg):
                    steps=30)
     with pytest.raises(GankitError, match=r"(became nan|non-finite).*step \d+"):
         train(cfg, quiet=True)
+    from pathlib import Path
+
     from gankit import checkpoint
-    runs = sorted((cfg.out and __import__("pathlib").Path(cfg.out)).iterdir())
-    last = runs[-1] / "checkpoints" / "last.pt"
-    if last.exists():  # any checkpoint written before the NaN is whole and finite
-        checkpoint.load(last)
+    last = sorted(Path(cfg.out).iterdir())[-1] / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)  # the last good checkpoint: whole and finite
+    assert state["step"] < 30
+
+
+def test_full_disk_during_checkpoint_keeps_previous(make_cfg, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from gankit import checkpoint
+    real_save, calls = torch.save, []
+
+    def save_until_disk_full(obj, f):
+        calls.append(1)
+        if len(calls) >= 3:  # step 0 and step 2 fit, step 4 meets a full disk half-way
+            f.write(b"\0" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, f)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_until_disk_full)
+    cfg = make_cfg("dcgan", *SMALL["dcgan"], steps=6)
+    with pytest.raises(GankitError, match="No space left on device.*previous file is intact"):
+        train(cfg, quiet=True)
+    run = sorted(Path(cfg.out).iterdir())[-1]
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 2
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.pt"]
 
 
 def test_ring8_learns_most_modes(make_cfg):
@@ -98,3 +122,17 @@ def test_ring8_learns_most_modes(make_cfg):
     G = gankit.load(train(cfg, quiet=True))
     result = mode_stats(gankit.sample(G, N_SAMPLES, seed=1), ring8_means(), 0.02)
     assert result["modes"] >= 6, result
+
+
+@pytest.mark.parametrize("loss", ["bce", "minimax", "lsgan", "wgan", "hinge"])
+@pytest.mark.parametrize("extra", [[], ["loss.r1=1.0", "loss.r1_every=2"], ["loss.gp=10.0"],
+                                   ["model.args.d_norm=spectral"]])
+def test_every_loss_and_regularizer_trains(make_cfg, loss, extra):
+    cfg = make_cfg("seed-mlp", "data.name=digits", "train.batch_size=32", f"loss.name={loss}", *extra, steps=3)
+    run = train(cfg, quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(isinstance(r["loss/d"], float) for r in rows)
+    if extra and extra[0].startswith("loss.r1"):
+        assert "reg/r1" in rows[0] and "reg/r1" not in rows[1]  # lazy: every second D step
+    if extra and extra[0].startswith("loss.gp"):
+        assert all(r["reg/gp"] >= 0 for r in rows)

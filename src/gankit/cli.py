@@ -81,6 +81,14 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from gankit.bench import report, toy2d
+    if a.seeds < 1:
+        raise GankitError(f"--seeds must be positive, got {a.seeds}")
+    print(report(toy2d(a.seeds, out=a.out, overrides=a.overrides)))
+    return 0
+
+
 def cmd_recipes(a: argparse.Namespace) -> int:
     from gankit.config import load_config, recipe_names
     for name in recipe_names():
@@ -128,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=10000, help="generated samples")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     e.set_defaults(fn=cmd_eval)
+    b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
+    b.add_argument("name", choices=["toy2d"])
+    b.add_argument("--seeds", type=int, default=5)
+    b.add_argument("--out", default="runs-bench")
+    b.add_argument("overrides", nargs="*", help="key=value applied to every run")
+    b.set_defaults(fn=cmd_bench)
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_recipes)

@@ -63,6 +63,8 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 250
     ckpt_every: int = 500
+    eval_every: int = 0         # evaluate (classifier-feature FID, classes) every N steps; 0 = never
+    eval_n: int = 2000          # generated samples per evaluation during training
     on_nan: Literal["stop", "skip"] = "stop"
     amp: Literal["off", "bf16", "auto"] = "off"
     channels_last: bool = False
@@ -228,10 +230,12 @@ def validate(cfg: Config) -> None:
     for key, v in {"train.lr_g": t.lr_g, "train.lr_d": t.lr_d}.items():
         if not v > 0:
             raise GankitError(f"{key} must be positive, got {v}")
-    for key, v in {"loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
+    for key, v in {"train.eval_every": t.eval_every, "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
                    "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
+    if t.eval_n < 2:
+        raise GankitError(f"train.eval_n must be at least 2, got {t.eval_n}")
     if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
         raise GankitError(f"train.beta1/beta2 must lie in [0, 1), got {t.beta1}, {t.beta2}")
 

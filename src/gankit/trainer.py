@@ -91,6 +91,7 @@ class Parts:
     ema_beta: float
     skipped: int = 0
     d_steps: int = 0
+    best_fid: float = math.inf
     meta: dict = field(default_factory=dict)
 
 
@@ -104,6 +105,9 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
     if cfg.model.conditional and not ds.num_classes:
         raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
     c_dim = ds.num_classes if cfg.model.conditional else 0
+    if cfg.train.eval_every and ds.is_image and ds.c is None:
+        raise GankitError(f"train.eval_every needs a labelled data set for its classifier features; "
+                          f"'{ds.name}' has no labels")
     G, D = nets.build(cfg.model.family, ds.img_shape, c_dim, cfg.model.z_dim, cfg.model.args)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.is_image:
@@ -208,7 +212,7 @@ def train_state(p: Parts, step: int, nimg: int) -> dict:
             "G_ema": p.G_ema.state_dict() if p.G_ema is not None else None,
             "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
             "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
-            "rng": checkpoint.rng_state(), "counters": {"skipped": p.skipped, "d_steps": p.d_steps}}
+            "rng": checkpoint.rng_state(), "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
 
 
 def restore(p: Parts, state: dict) -> tuple:
@@ -225,6 +229,7 @@ def restore(p: Parts, state: dict) -> tuple:
         raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
     checkpoint.set_rng_state(state["rng"])
     p.skipped, p.d_steps = state["counters"]["skipped"], state["counters"]["d_steps"]
+    p.best_fid = state["counters"].get("best_fid", math.inf)
     return int(state["step"]), int(state["nimg"])
 
 
@@ -234,6 +239,19 @@ def save_checkpoint(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
             raise GankitError(f"{name} has non-finite weights at step {step}; not overwriting the last good "
                               f"checkpoint {run_dir / 'checkpoints' / 'last.pt'}")
     checkpoint.save(run_dir / "checkpoints" / "last.pt", train_state(p, step, nimg))
+
+
+def evaluate_now(p: Parts, run_dir: Path, step: int, nimg: int, stats: Stats) -> None:
+    """Metrics of the current (EMA) G into stats.jsonl/TensorBoard; keep checkpoints/best.pt by FID."""
+    from gankit.evaluate import evaluate
+    G = p.G_ema if p.G_ema is not None else p.G
+    metrics = ("fid", "classes") if p.ds.is_image else ()
+    result = evaluate(G, p.ds, p.cfg.train.eval_n, metrics)
+    stats.write(step, {f"metric/{k}": float(v) for k, v in result.items() if k not in ("n", "classifier_accuracy")})
+    fid = result.get("fid")
+    if fid is not None and fid < p.best_fid:
+        p.best_fid = fid
+        checkpoint.save(run_dir / "checkpoints" / "best.pt", train_state(p, step, nimg))
 
 
 def save_pictures(p: Parts, run_dir: Path, step: int, stats: Stats) -> Path:
@@ -330,6 +348,8 @@ def train(cfg: Config, resume: Optional[Path] = None, quiet: bool = False) -> Pa
                                     f"{values['time/img_per_s']:.0f} img/s", refresh=False)
             if step % t.sample_every == 0:
                 save_pictures(p, run_dir, step, stats)
+            if t.eval_every and step % t.eval_every == 0:
+                evaluate_now(p, run_dir, step, nimg, stats)
             if step % t.ckpt_every == 0:
                 save_checkpoint(p, run_dir, step, nimg)
             if t.max_minutes and time.perf_counter() - t0 > 60 * t.max_minutes:

@@ -110,7 +110,8 @@ def get_classifier(ds: Dataset, quiet: bool = False) -> Tuple[Classifier, float]
         return model.eval().requires_grad_(False), float(state["accuracy"])
     if not quiet:
         print(f"training the {ds.name} feature classifier (once; cached in {path.parent}) ...", flush=True)
-    model, acc = train_classifier(ds)
+    with torch.random.fork_rng():  # leave the caller's global RNG (a training run's) untouched
+        model, acc = train_classifier(ds)
     checkpoint.save(path, {"weights": model.state_dict(), "accuracy": acc, "data": ds.name})
     return model.eval().requires_grad_(False), acc
 
