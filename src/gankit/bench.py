@@ -7,9 +7,10 @@ Ring: 8 modes on a circle of radius 2, std 0.02. Grid: 25 modes at {-4,-2,0,2,4}
 """
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Dict, List, Optional
+
+import numpy as np
 
 PUBLISHED = {  # (method, modes, high-quality %) as the papers' tables report them
     "ring8": [("GDPP (Elfeki et al. 2019, Table 1)", 8.0, 71.7)],
@@ -39,7 +40,8 @@ def toy2d(seeds: int = 5, recipes: Optional[List[str]] = None, out: str = "runs-
 
 
 def _ms(values: List[float]) -> str:
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.2f}"
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.2f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}"
 
 
 def report(results: Dict[str, List[dict]]) -> str:
@@ -47,7 +49,7 @@ def report(results: Dict[str, List[dict]]) -> str:
     for name, rows in results.items():
         lines.append(f"| {name} | gankit `{name}` ({len(rows)} seeds) | {_ms([r['modes'] for r in rows])} | "
                      f"{_ms([100 * r['hq'] for r in rows])} | {_ms([r['kl'] for r in rows])} | "
-                     f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
+                     f"{np.mean([r['seconds'] for r in rows]):.0f} |")
         for method, modes, hq in PUBLISHED.get(name, []):
             lines.append(f"| {name} | {method} | {modes} | {hq if hq is not None else 'n/a'} | n/a | |")
     return "\n".join(lines)
