@@ -70,3 +70,16 @@ def test_failed_write_keeps_previous_file(tmp_path):
         checkpoint.atomic_write(path, boom)
     torch.testing.assert_close(checkpoint.load(path)["G"]["w"], torch.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_failed_rng_restore_is_an_error():
+    state = checkpoint.rng_state()
+    state["numpy"]["keys"] = torch.zeros(3, dtype=torch.int64)  # wrong length for MT19937
+    with pytest.raises(GankitError, match="RNG state could not be restored"):
+        checkpoint.set_rng_state(state)
+
+
+def test_wrong_shapes_are_refused_before_use():
+    small, big = torch.nn.Linear(2, 3), torch.nn.Linear(2, 4)
+    with pytest.raises(GankitError, match="do not fit"):
+        checkpoint.load_state(big, small.state_dict(), "G")

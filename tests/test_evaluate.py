@@ -52,6 +52,7 @@ def test_eval_command_writes_eval_json(cache, tmp_path, capsys):
     for key in ["fid", "kid", "kid_std", "is", "precision", "recall", "density", "coverage", "classes", "class_kl"]:
         assert key in result
     assert result["fid"] > 5  # two G steps make noise, far from digits
+    assert "cond_acc" not in result  # unconditional
     assert main(["eval", str(run), "--features", "inception"]) == 2
     assert main(["eval", str(run), "--metrics", "fdi"]) == 2
 
@@ -75,3 +76,25 @@ def test_eval_every_toy2d_logs_modes(make_cfg):
     run = train(make_cfg("ring8", "train.eval_every=2", steps=2), quiet=True)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert any("metric/modes" in r for r in rows)
+
+
+class RealByClass(torch.nn.Module):
+    """A 'generator' that returns real digits of the asked class: the best a conditional G can do."""
+
+    def __init__(self, ds):
+        super().__init__()
+        self.z_dim, self.c_dim, self.img_shape = 4, ds.num_classes, ds.img_shape
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.by_class = [ds.x[ds.c == k] for k in range(ds.num_classes)]
+
+    def forward(self, z, c):
+        pick = (z[:, 0].abs() * 1000).long()
+        return torch.stack([self.by_class[k][i % len(self.by_class[k])] for k, i in zip(c.tolist(), pick.tolist())])
+
+
+def test_conditional_accuracy_and_real_data_scores(cache):
+    from gankit.evaluate import evaluate
+    ds = build_dataset(DataConfig(name="mnist-5k"))
+    m = evaluate(RealByClass(ds), ds, n=2000)
+    assert m["cond_acc"] >= 0.97 and m["classes"] == 10 and m["class_kl"] < 0.01
+    assert m["fid"] < 5 and m["precision"] > 0.8 and m["recall"] > 0.8

@@ -116,7 +116,7 @@ def set_rng_state(state: Dict[str, Any]) -> None:
                              n["cached"]))
         version, internal, gauss_next = state["python"]
         random.setstate((version, tuple(internal), gauss_next))
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
         raise GankitError(f"checkpoint RNG state could not be restored ({e})") from None
 
 

@@ -60,6 +60,8 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
     real_f, _ = real_features(model, ds)
     fake_f, fake_logits = clf.embed(model, fake_batch(G, n, seed))
     out = all_image_metrics(real_f, fake_f, fake_logits, ds.c, ds.num_classes, tuple(metrics))
+    if G.c_dim and G.c_dim == ds.num_classes:  # conditional: is a sample of class k classified as k?
+        out["cond_acc"] = float((fake_logits.argmax(1) == torch.arange(n) % G.c_dim).double().mean())
     return {**out, "n": n, "classifier_accuracy": acc}
 
 
