@@ -101,7 +101,9 @@ def all_image_metrics(real_f: torch.Tensor, fake_f: torch.Tensor, fake_logits: t
         out.update(inception_score(fake_logits))
     if "pr" in which or "dc" in which:
         n = min(5000, len(real_f), len(fake_f))
-        vals = prdc(real_f[:n], fake_f[:n])
+        g = torch.Generator().manual_seed(0)  # random subsets: data sets may be stored sorted by class
+        pick_r, pick_f = torch.randperm(len(real_f), generator=g)[:n], torch.randperm(len(fake_f), generator=g)[:n]
+        vals = prdc(real_f[pick_r], fake_f[pick_f])
         keys = (["precision", "recall"] if "pr" in which else []) + (["density", "coverage"] if "dc" in which else [])
         out.update({k: vals[k] for k in keys})
     if "classes" in which and real_labels is not None:
