@@ -14,13 +14,13 @@ import torch
 import torch.nn as nn
 
 from gankit import checkpoint
-from gankit.config import DataConfig
+from gankit.config import DataConfig, from_dict
 from gankit.data import Dataset, build_dataset, MIXTURES
 from gankit.metrics import classifier as clf
 from gankit.metrics.scores import all_image_metrics
 from gankit.metrics.toy2d import N_SAMPLES, mode_stats
 from gankit.registry import GankitError
-from gankit.sample import generate, latents
+from gankit.sample import sample  # conditional G: classes 0..K-1 in turn
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
 
@@ -36,12 +36,6 @@ def real_features(model: nn.Module, ds: Dataset) -> tuple:
     return feats, logits
 
 
-def fake_batch(G: nn.Module, n: int, seed: int) -> torch.Tensor:
-    device = next(G.parameters()).device
-    c = torch.arange(n, device=device) % G.c_dim if G.c_dim else None
-    return generate(G, latents(n, G.z_dim, seed, device), c)
-
-
 def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] = METRICS,
              features: str = "classifier", seed: int = 123, quiet: bool = True) -> Dict[str, float]:
     """Metrics of G against `ds`. 2D mixtures get the mode protocol (2,500 samples) instead."""
@@ -49,7 +43,7 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
         if ds.name not in MIXTURES:
             raise GankitError(f"no metrics for 2D data set '{ds.name}'")
         means_fn, std = MIXTURES[ds.name]
-        return mode_stats(fake_batch(G, N_SAMPLES, seed), means_fn(), std)
+        return mode_stats(sample(G, N_SAMPLES, seed), means_fn(), std)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
@@ -58,7 +52,7 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
                           f"use --features classifier (trained on the real data, works offline)")
     model, acc = clf.get_classifier(ds, quiet=quiet)
     real_f, _ = real_features(model, ds)
-    fake_f, fake_logits = clf.embed(model, fake_batch(G, n, seed))
+    fake_f, fake_logits = clf.embed(model, sample(G, n, seed))
     out = all_image_metrics(real_f, fake_f, fake_logits, ds.c, ds.num_classes, tuple(metrics))
     if G.c_dim and G.c_dim == ds.num_classes:  # conditional: is a sample of class k classified as k?
         out["cond_acc"] = float((fake_logits.argmax(1) == torch.arange(n) % G.c_dim).double().mean())
@@ -79,7 +73,7 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
     """Evaluate a run directory / checkpoint / export; writes eval.json into a run directory."""
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema)
-    data = data or DataConfig(**{k: v for k, v in _run_data(Path(path)).items()})
+    data = data or from_dict(DataConfig, _run_data(Path(path)), "data.")
     result = evaluate(G, build_dataset(data), n, metrics, features, quiet=False)
     if Path(path).is_dir():
         (Path(path) / "eval.json").write_text(json.dumps(result, indent=2))
