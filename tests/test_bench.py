@@ -1,11 +1,20 @@
-from gankit.bench import report, toy2d
+import pytest
+
+from gankit.bench import report, run
 
 
 def test_toy2d_bench_runs_seeds_and_reports_beside_published(tmp_path):
-    res = toy2d(seeds=2, recipes=["ring8"], out=str(tmp_path),
-                overrides=["train.steps=20", "train.log_every=10", "train.sample_every=100", "train.ckpt_every=100"])
+    res = run("toy2d", seeds=2, recipes=["ring8"], out=str(tmp_path),
+              overrides=["train.steps=20", "train.log_every=10", "train.sample_every=100", "train.ckpt_every=100"])
     assert len(res["ring8"]) == 2
     for r in res["ring8"]:
         assert 0 <= r["modes"] <= 8 and 0 <= r["hq"] <= 1
     table = report(res)
     assert "gankit `ring8` (2 seeds)" in table and "GDPP" in table
+
+
+def test_stacked_mnist_report_puts_kl_beside_published():
+    rows = [{"modes": 990, "kl": 0.10, "seconds": 5.0}, {"modes": 1000, "kl": 0.05, "seconds": 7.0}]
+    table = report({"stacked-mnist": rows})
+    assert "| stacked-mnist | gankit `stacked-mnist` (2 seeds) | 995.00 ± 7.07 | n/a | 0.075 ± 0.035 | 6 |" in table
+    assert "PacDCGAN2" in table and "| 1000.0 | n/a | 0.06 |" in table

@@ -32,17 +32,17 @@ def test_classifier_is_accurate_and_cached(cache):
 
 def test_real_vs_real_small_and_noise_large(cache):
     from gankit.evaluate import real_features, real_vs_real
-    from gankit.metrics.classifier import embed, get_classifier
+    from gankit.metrics.classifier import Features, embed, get_classifier
     from gankit.metrics.scores import fid
     ds = build_dataset(DataConfig(name="mnist-5k"))
     floor = real_vs_real(ds, metrics=("fid",))["fid"]
-    model, _ = get_classifier(ds, quiet=True)
-    real_f, _ = real_features(model, ds)
+    model, acc = get_classifier(ds, quiet=True)
+    real_f, _ = real_features(Features(model, acc), ds)
     noise_f, _ = embed(model, torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
     assert floor < 3 and fid(real_f, noise_f) > 100 * floor
 
 
-def test_eval_command_writes_eval_json(cache, tmp_path, capsys):
+def test_eval_command_writes_eval_json(cache, tmp_path, capsys, monkeypatch):
     out = tmp_path / "runs"
     assert main(["train", "--recipe", "dcgan", "train.steps=2", "model.args.g_width=8", "model.args.d_width=8",
                  "--out", str(out), "--quiet", "--device", "cpu"]) == 0
@@ -53,7 +53,14 @@ def test_eval_command_writes_eval_json(cache, tmp_path, capsys):
         assert key in result
     assert result["fid"] > 5  # two G steps make noise, far from digits
     assert "cond_acc" not in result  # unconditional
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+
+    def offline(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+    monkeypatch.setattr(fidelity, "load_state_dict_from_url", offline)
+    capsys.readouterr()
     assert main(["eval", str(run), "--features", "inception"]) == 2
+    assert "--features classifier" in capsys.readouterr().err
     assert main(["eval", str(run), "--metrics", "fdi"]) == 2
 
 
@@ -98,3 +105,20 @@ def test_conditional_accuracy_and_real_data_scores(cache):
     m = evaluate(RealByClass(ds), ds, n=2000)
     assert m["cond_acc"] >= 0.97 and m["classes"] == 10 and m["class_kl"] < 0.01
     assert m["fid"] < 5 and m["precision"] > 0.8 and m["recall"] > 0.8
+
+
+def test_stacked_mnist_data_and_its_real_modes(cache):
+    """Channel k of every sample is a bundled digit whose label is the k-th digit of the 3-digit label;
+    the real data read back by the classifier covers all 1,000 modes nearly uniformly."""
+    from gankit.evaluate import stacked_modes
+    base = build_dataset(DataConfig(name="mnist-5k"))
+    ds = build_dataset(DataConfig(name="stacked-mnist"))
+    assert ds.x.shape == (50_000, 3, 28, 28) and ds.num_classes == 1000 and int(ds.c.max()) < 1000
+    for i in (0, 1234, 49_999):
+        for k, place in enumerate((100, 10, 1)):
+            match = (base.x == ds.x[i, k]).flatten(1).all(1)
+            assert match.any() and int(base.c[match][0]) == int(ds.c[i]) // place % 10
+    m = stacked_modes(ds.x[:26_000])
+    assert m["modes"] == 1000 and m["kl"] < 0.1
+    one = stacked_modes(ds.x[:1].expand(3000, -1, -1, -1))
+    assert one["modes"] == 1 and one["kl"] > 6.5  # log(1000) = 6.91

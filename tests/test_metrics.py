@@ -4,19 +4,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import linalg
+from pytorch_fid.fid_score import calculate_frechet_distance
 
 from gankit.data import grid25_means, ring8_means
 from gankit.metrics.scores import class_stats, fid, kid, prdc
+from gankit.metrics.stacked import mode_stats as stacked_mode_stats
 from gankit.metrics.toy2d import mode_stats
-
-
-def reference_frechet(mu1, s1, mu2, s2):
-    """pytorch-fid's calculate_frechet_distance, written out (scipy sqrtm)."""
-    covmean = linalg.sqrtm(s1.dot(s2))
-    covmean = covmean.real
-    diff = mu1 - mu2
-    return diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
 
 
 def test_fid_of_a_set_against_itself_is_zero():
@@ -38,7 +31,7 @@ def test_fid_matches_pytorch_fid_formula():
     a = torch.randn(3000, 16, generator=g, dtype=torch.float64)
     b = torch.randn(3000, 16, generator=g, dtype=torch.float64) @ torch.randn(16, 16, generator=g, dtype=torch.float64) * 0.3 + 0.2
     an, bn = a.numpy(), b.numpy()
-    want = reference_frechet(an.mean(0), np.cov(an, rowvar=False), bn.mean(0), np.cov(bn, rowvar=False))
+    want = calculate_frechet_distance(an.mean(0), np.cov(an, rowvar=False), bn.mean(0), np.cov(bn, rowvar=False))
     assert fid(a, b) == pytest.approx(want, rel=1e-4)
 
 
@@ -81,3 +74,12 @@ def test_toy2d_exact_counts():
     assert s["kl"] == pytest.approx(float((p * (p * 8).log()).sum()))
     perfect = mode_stats(grid25_means().repeat(4, 1), grid25_means(), 0.05)
     assert perfect == {"modes": 25, "hq": 1.0, "kl": pytest.approx(0.0, abs=1e-12)}
+
+
+def test_stacked_mnist_mode_counts_exact():
+    uniform = torch.arange(26_000) % 1000  # every code 26 times
+    assert stacked_mode_stats(uniform) == {"modes": 1000, "kl": pytest.approx(0.0, abs=1e-12)}
+    one = stacked_mode_stats(torch.full((500,), 7))
+    assert one["modes"] == 1 and one["kl"] == pytest.approx(math.log(1000))
+    half = stacked_mode_stats(torch.tensor([1, 2] * 100))  # two codes, equal shares: KL = log(1000 / 2)
+    assert half["modes"] == 2 and half["kl"] == pytest.approx(math.log(500))

@@ -12,6 +12,7 @@ from gankit.registry import GankitError
 
 def cmd_train(a: argparse.Namespace) -> int:
     from gankit.config import load_config, resume_config
+    from gankit.distributed import launched_rank
     from gankit.trainer import train
     files = [x for x in a.items if x.endswith((".yaml", ".yml")) and "=" not in x]
     overrides = [x for x in a.items if x not in files]
@@ -25,6 +26,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         cfg = load_config(recipe=a.recipe, file=files[0] if files else None, overrides=overrides)
     run_dir = train(cfg, resume=Path(a.resume) if a.resume else None, quiet=a.quiet)
+    if launched_rank() != 0:  # under torchrun, rank 0 speaks for the job
+        return 0
     last = sorted((run_dir / "samples").glob("step_*.png"))
     print(f"\nrun directory: {run_dir}")
     print("worth opening:")
@@ -74,7 +77,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if a.n <= 1:
         raise GankitError(f"--n must be at least 2, got {a.n}")
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
-                          a.features, a.ema)
+                          a.features, a.ema, inception_weights=a.inception_weights)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -82,10 +85,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gankit.bench import report, toy2d
+    from gankit.bench import report, run
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    print(report(toy2d(a.seeds, out=a.out, overrides=a.overrides)))
+    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides)))
     return 0
 
 
@@ -133,11 +136,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
     e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes")
     e.add_argument("--features", default="classifier", choices=["classifier", "inception"])
+    e.add_argument("--inception-weights", metavar="PATH",
+                   help="Inception-v3 FID weights file (weights-inception-2015-12-05-6726825d.pth) for offline use")
     e.add_argument("--n", type=int, default=10000, help="generated samples")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     e.set_defaults(fn=cmd_eval)
     b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
-    b.add_argument("name", choices=["toy2d"])
+    b.add_argument("name", choices=["toy2d", "stacked-mnist"])
     b.add_argument("--seeds", type=int, default=5)
     b.add_argument("--out", default="runs-bench")
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")

@@ -49,7 +49,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 3000           # G updates
-    batch_size: int = 64
+    batch_size: int = 64        # per process; under torchrun the global batch is batch_size x world size
     n_critic: int = 1           # D updates per G update
     opt: Literal["adam", "rmsprop"] = "adam"
     lr_g: float = 2e-4
@@ -70,6 +70,7 @@ class TrainConfig:
     channels_last: bool = False
     reuse_fake: bool = False    # G step reuses the D step's z (one fewer sampling; same fake batch)
     fused_opt: bool = True      # foreach/fused optimizer kernels where torch has them
+    sync_bn: bool = False       # torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
 
 
 @dataclass(frozen=True)

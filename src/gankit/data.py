@@ -91,6 +91,17 @@ def _torchvision(cls_name: str, cfg: DataConfig) -> Dataset:
     return from_uint8(data, ds.targets, cfg.name, getattr(ds, "classes", ()))
 
 
+@DATASETS.register("stacked-mnist")
+def stacked_mnist(cfg: DataConfig, n: int = 50_000, seed: int = 0) -> Dataset:
+    """Stacked MNIST (Metz et al. 2017): three random bundled digits as the R, G, B channels, 1,000 modes
+    (label = 100 * R digit + 10 * G digit + B digit). 50,000 fixed triples drawn from mnist-5k."""
+    base = mnist_5k(cfg)
+    idx = torch.randint(len(base), (n, 3), generator=torch.Generator().manual_seed(seed))
+    x = base.x[idx, 0]  # (n, 3, 28, 28)
+    c = 100 * base.c[idx[:, 0]] + 10 * base.c[idx[:, 1]] + base.c[idx[:, 2]]
+    return Dataset("stacked-mnist", x.contiguous(), c, 1000, tuple(f"{k:03d}" for k in range(1000)))
+
+
 DATASETS.register("mnist", lambda cfg: _torchvision("MNIST", cfg))
 DATASETS.register("fashion-mnist", lambda cfg: _torchvision("FashionMNIST", cfg))
 DATASETS.register("cifar10", lambda cfg: _torchvision("CIFAR10", cfg))
@@ -193,12 +204,16 @@ def folder(cfg: DataConfig) -> Dataset:
 # --- batches ----------------------------------------------------------------------------------------------
 class Batches:
     """Endless shuffled batches drawn by index from a tensor on `device`; epochs without replacement.
-    The whole data order lives in `state_dict()` (generator state, permutation, position)."""
+    The whole data order lives in `state_dict()` (generator state, permutation, position).
+    Sharded for `world_size` processes: every rank draws the same global batch (batch_size x world_size
+    indices) and keeps its own slice, so the data order does not depend on how the batch is split."""
 
-    def __init__(self, ds: Dataset, batch_size: int, device: torch.device, seed: int):
-        if batch_size > len(ds):
-            raise GankitError(f"train.batch_size={batch_size} is larger than the data set "
-                              f"'{ds.name}' ({len(ds)} samples); use train.batch_size<={len(ds)}")
+    def __init__(self, ds: Dataset, batch_size: int, device: torch.device, seed: int,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size * world_size > len(ds):
+            raise GankitError(f"train.batch_size={batch_size} x {world_size} process(es) is larger than the "
+                              f"data set '{ds.name}' ({len(ds)} samples); use a smaller train.batch_size")
+        self.rank, self.world_size = rank, world_size
         self.x = ds.x.to(device)
         self.c = ds.c.to(device) if ds.c is not None else None
         self.batch_size = batch_size
@@ -210,11 +225,11 @@ class Batches:
         return self
 
     def __next__(self):
-        n, b = self.x.shape[0], self.batch_size
+        n, b = self.x.shape[0], self.batch_size * self.world_size
         if self.perm is None or self.pos + b > n:
             self.perm = torch.randperm(n, generator=self.gen).to(self.x.device)
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + b]
+        idx = self.perm[self.pos:self.pos + b][self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
         self.pos += b
         return self.x[idx], (self.c[idx] if self.c is not None else None)
 

@@ -1,8 +1,9 @@
-"""`gankit eval`: metrics of a trained generator against its real data, with offline features.
+"""`gankit eval`: metrics of a trained generator against its real data.
 
-Features: `classifier` (default; works offline, see metrics/classifier.py). `inception` needs the FID
-Inception-v3 weights (torchmetrics / torch-fidelity download them when online, or --inception-weights):
-not available on an offline machine, and never replaced silently by something else.
+Features: `classifier` (default; works offline, see metrics/classifier.py) or `inception` (the standard
+FID Inception-v3, see metrics/inception.py; its weights download on first use or come from
+--inception-weights). Class statistics and conditional accuracy always use the digit classifier.
+Stacked MNIST and the 2D mixtures get their mode-counting protocols instead of image metrics.
 """
 from __future__ import annotations
 
@@ -12,69 +13,103 @@ from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from gankit import checkpoint
 from gankit.config import DataConfig, from_dict
 from gankit.data import Dataset, build_dataset, MIXTURES
 from gankit.metrics import classifier as clf
 from gankit.metrics.scores import all_image_metrics
+from gankit.metrics.stacked import N_SAMPLES as N_STACKED, mode_stats as stacked_mode_stats
 from gankit.metrics.toy2d import N_SAMPLES, mode_stats
 from gankit.registry import GankitError
 from gankit.sample import sample  # conditional G: classes 0..K-1 in turn
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
+FEATURES = ("classifier", "inception")
 
 
-def real_features(model: nn.Module, ds: Dataset) -> tuple:
-    """Classifier features and logits of the real images, cached beside the classifier."""
-    path = clf.cache_dir() / f"features-{ds.name}-{clf.data_hash(ds)}.pt"
+def get_extractor(features: str, ds: Dataset, inception_weights: Optional[str] = None, quiet: bool = True):
+    """'classifier' | 'inception' -> a callable x -> (features, logits) with a `key` for caching."""
+    if features == "classifier":
+        return clf.Features(*clf.get_classifier(ds, quiet=quiet))
+    if features == "inception":
+        from gankit.metrics.inception import Inception
+        return Inception(inception_weights)
+    raise GankitError(f"unknown features '{features}'; choose from {', '.join(FEATURES)}")
+
+
+def real_features(extractor, ds: Dataset) -> tuple:
+    """Features and logits of the real images, cached under the user cache dir by extractor and data hash."""
+    path = clf.cache_dir() / f"features-{ds.name}-{extractor.key}-{clf.data_hash(ds)}.pt"
     if path.is_file():
         state = checkpoint.load(path)
         return state["features"], state["logits"]
-    feats, logits = clf.embed(model, ds.x)
+    feats, logits = extractor(ds.x)
     checkpoint.save(path, {"features": feats, "logits": logits})
     return feats, logits
 
 
 def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] = METRICS,
-             features: str = "classifier", seed: int = 123, quiet: bool = True) -> Dict[str, float]:
-    """Metrics of G against `ds`. 2D mixtures get the mode protocol (2,500 samples) instead."""
+             features: str = "classifier", seed: int = 123, quiet: bool = True,
+             inception_weights: Optional[str] = None) -> Dict[str, float]:
+    """Metrics of G against `ds`. 2D mixtures and Stacked MNIST get their mode protocols instead."""
     if not ds.is_image:
         if ds.name not in MIXTURES:
             raise GankitError(f"no metrics for 2D data set '{ds.name}'")
         means_fn, std = MIXTURES[ds.name]
         return mode_stats(sample(G, N_SAMPLES, seed), means_fn(), std)
+    if ds.name == "stacked-mnist":
+        return stacked_modes(sample(G, N_STACKED, seed), quiet)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
-    if features != "classifier":
-        raise GankitError(f"--features {features}: the Inception-v3 FID weights are not available offline; "
-                          f"use --features classifier (trained on the real data, works offline)")
-    model, acc = clf.get_classifier(ds, quiet=quiet)
-    real_f, _ = real_features(model, ds)
-    fake_f, fake_logits = clf.embed(model, sample(G, n, seed))
-    out = all_image_metrics(real_f, fake_f, fake_logits, ds.c, ds.num_classes, tuple(metrics))
-    if G.c_dim and G.c_dim == ds.num_classes:  # conditional: is a sample of class k classified as k?
-        out["cond_acc"] = float((fake_logits.argmax(1) == torch.arange(n) % G.c_dim).double().mean())
-    return {**out, "n": n, "classifier_accuracy": acc}
+    ext = get_extractor(features, ds, inception_weights, quiet)
+    x = sample(G, n, seed)
+    real_f, _ = real_features(ext, ds)
+    fake_f, fake_logits = ext(x)
+    out: Dict[str, float] = {}
+    class_logits = fake_logits
+    if features != "classifier" and ds.c is not None and ds.is_image:
+        digit = clf.Features(*clf.get_classifier(ds, quiet=quiet))
+        class_logits = digit(x)[1]
+        out["classifier_accuracy"] = digit.accuracy
+    out.update(all_image_metrics(real_f, fake_f, fake_logits, ds.c, ds.num_classes, tuple(metrics),
+                                 class_logits=class_logits))
+    if G.c_dim and G.c_dim == ds.num_classes and ds.c is not None:  # is a sample of class k classified as k?
+        out["cond_acc"] = float((class_logits.argmax(1) == torch.arange(n) % G.c_dim).double().mean())
+    if features == "classifier":
+        out["classifier_accuracy"] = ext.accuracy
+    return {**out, "n": n, "features": features}
+
+
+def stacked_modes(x: torch.Tensor, quiet: bool = True) -> Dict[str, float]:
+    """Stacked MNIST: each channel read by the mnist-5k digit classifier; mode = its 3-digit code."""
+    digit, acc = clf.get_classifier(build_dataset(DataConfig(name="mnist-5k")), quiet=quiet)
+    if x.shape[-1] != 28:
+        x = F.interpolate(x.float(), size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+    d = [clf.embed(digit, x[:, k:k + 1])[1].argmax(1) for k in range(3)]
+    return {**stacked_mode_stats(100 * d[0] + 10 * d[1] + d[2]), "classifier_accuracy": acc}
 
 
 def real_vs_real(ds: Dataset, metrics: Sequence[str] = ("fid", "kid", "pr", "dc")) -> Dict[str, float]:
     """The floor: metrics between two random halves of the real data (F0 for FID)."""
-    model, _ = clf.get_classifier(ds)
-    feats, logits = real_features(model, ds)
+    ext = get_extractor("classifier", ds, quiet=False)
+    feats, logits = real_features(ext, ds)
     perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
     a, b = perm[: len(ds) // 2], perm[len(ds) // 2:]
     return all_image_metrics(feats[a], feats[b], logits[b], ds.c[a], ds.num_classes, tuple(metrics))
 
 
 def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "classifier",
-                 ema: bool = True, data: Optional[DataConfig] = None) -> Dict[str, float]:
+                 ema: bool = True, data: Optional[DataConfig] = None,
+                 inception_weights: Optional[str] = None) -> Dict[str, float]:
     """Evaluate a run directory / checkpoint / export; writes eval.json into a run directory."""
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema)
     data = data or from_dict(DataConfig, _run_data(Path(path)), "data.")
-    result = evaluate(G, build_dataset(data), n, metrics, features, quiet=False)
+    result = evaluate(G, build_dataset(data), n, metrics, features, quiet=False,
+                      inception_weights=inception_weights)
     if Path(path).is_dir():
         (Path(path) / "eval.json").write_text(json.dumps(result, indent=2))
     return result

@@ -1,7 +1,8 @@
 """Constraints on D: penalties added to D's loss, and weight clipping applied after D's update.
 
 A regularizer is data: the weight and interval come from the config, and the trainer only calls
-``penalty(D, real, fake, c)`` on the D steps where ``due(d_step)`` holds, then ``after_step(D)``.
+``penalty(D, real, fake, c, noise)`` on the D steps where ``due(d_step)`` holds, then ``after_step(D)``.
+``noise`` (optional) draws random numbers: the trainer passes the shared stream of distributed.SharedNoise.
 """
 from __future__ import annotations
 
@@ -33,8 +34,7 @@ class Regularizer:
     def due(self, d_step: int) -> bool:
         return d_step % self.every == 0
 
-    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, c: Optional[Tensor],
-                gen: Optional[torch.Generator] = None) -> Tensor:
+    def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, c: Optional[Tensor], noise=None) -> Tensor:
         return real.new_zeros(())
 
     def after_step(self, D: nn.Module) -> None:
@@ -44,9 +44,10 @@ class Regularizer:
 class GradientPenalty(Regularizer):
     """WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2] on random interpolates."""
 
-    def penalty(self, D, real, fake, c, gen=None):
-        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        alpha = torch.rand(shape, device=real.device, generator=gen, dtype=real.dtype)
+    def penalty(self, D, real, fake, c, noise=None):
+        shape = (1,) * (real.dim() - 1)
+        rand = noise.rand if noise is not None else torch.rand
+        alpha = rand(real.shape[0], *shape, device=real.device, dtype=real.dtype)
         x_hat = alpha * real.detach() + (1 - alpha) * fake.detach()
         return self.weight * (grad_norm_sq(D, x_hat, c).add(1e-12).sqrt() - 1).pow(2).mean()
 
@@ -54,7 +55,7 @@ class GradientPenalty(Regularizer):
 class R1(Regularizer):
     """R1 (Mescheder et al. 2018): weight/2 * E[||grad D(x)||^2] on real data; lazy every k steps (x k)."""
 
-    def penalty(self, D, real, fake, c, gen=None):
+    def penalty(self, D, real, fake, c, noise=None):
         return 0.5 * self.weight * self.every * grad_norm_sq(D, real, c).mean()
 
 

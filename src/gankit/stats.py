@@ -12,7 +12,9 @@ import torch
 
 
 class Stats:
-    def __init__(self, run_dir: Optional[Path], tensorboard: bool = True):
+    def __init__(self, run_dir: Optional[Path], tensorboard: bool = True, world=None):
+        """run_dir None: reduce only, write nothing (ranks other than 0). world: average over ranks."""
+        self.world = world
         self._pending: Dict[str, List[torch.Tensor]] = defaultdict(list)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writer = None
@@ -30,7 +32,11 @@ class Stats:
             return {}
         names = list(self._pending)
         means = torch.stack([torch.stack([v.to(self._pending[names[0]][0].device).reshape(()) for v in vals]).mean()
-                             for vals in self._pending.values()]).tolist()
+                             for vals in self._pending.values()])
+        if self.world is not None:
+            from gankit import distributed
+            means = distributed.mean(means, self.world)
+        means = means.tolist()
         self._pending.clear()
         return dict(zip(names, means))
 

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from gankit import checkpoint, nets
+from gankit import checkpoint, distributed, nets
 from gankit.config import Config, config_from_plain, dump_yaml
 from gankit.data import Batches, Dataset, build_dataset
+from gankit.distributed import SharedNoise, World
 from gankit.losses import LOSSES, Loss
 from gankit.registry import GankitError
 from gankit.regularizers import Regularizer, build_regularizers
@@ -74,7 +75,9 @@ def make_optimizer(params, lr: float, cfg: Config) -> torch.optim.Optimizer:
 
 @dataclass
 class Parts:
-    """Everything the loop touches, built from a Config in one place (`build_parts`)."""
+    """Everything the loop touches, built from a Config in one place (`build_parts`). G and D are the
+    plain nets (saved, sampled, evaluated); G_train and D_train what the loop calls: DDP wrappers of the
+    same nets under torchrun (see `distribute`), the nets themselves otherwise."""
     cfg: Config
     device: torch.device
     ds: Dataset
@@ -89,14 +92,17 @@ class Parts:
     noise: torch.Generator
     amp: bool
     ema_beta: float
+    world: World = World()
+    G_train: Optional[nn.Module] = None
+    D_train: Optional[nn.Module] = None
     skipped: int = 0
     d_steps: int = 0
     best_fid: float = math.inf
     meta: dict = field(default_factory=dict)
 
 
-def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
-    device = pick_device(cfg.train.device)
+def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World()) -> Parts:
+    device = distributed.device_for(world, pick_device(cfg.train.device))
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
     loss = LOSSES.get(cfg.loss.name)
@@ -113,7 +119,9 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
     if cfg.train.channels_last and ds.is_image:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_kimg > 0 else None
-    ema_beta = 0.5 ** (cfg.train.batch_size / (cfg.train.ema_kimg * 1000)) if G_ema is not None else 0.0
+    global_batch = cfg.train.batch_size * world.size
+    ema_beta = 0.5 ** (global_batch / (cfg.train.ema_kimg * 1000)) if G_ema is not None else 0.0
+    torch.manual_seed(cfg.train.seed + world.rank)  # per-rank global RNG; the nets above are rank 0's on all
     meta = {"family": cfg.model.family, "img_shape": list(ds.img_shape), "c_dim": c_dim,
             "z_dim": cfg.model.z_dim, "args": cfg.model.args, "class_names": list(ds.class_names),
             "data": cfg.data.name}
@@ -121,9 +129,19 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None) -> Parts:
                  make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
                  make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
                  loss, build_regularizers(cfg.loss),
-                 Batches(ds, cfg.train.batch_size, device, cfg.train.seed),
+                 Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
                  torch.Generator(device).manual_seed(cfg.train.seed + 1),
-                 resolve_amp(cfg.train.amp, device), ema_beta, meta=meta)
+                 resolve_amp(cfg.train.amp, device), ema_beta, world, G, D, meta=meta)
+
+
+def distribute(p: Parts) -> None:
+    """Under torchrun, wrap G and D in DDP (after any restore: DDP starts from rank 0's weights)."""
+    p.G_train = distributed.wrap(p.G, p.world, p.device, p.cfg.train.sync_bn)
+    p.D_train = distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn)
+
+
+def draw(p: Parts) -> SharedNoise:
+    return SharedNoise(p.noise, p.world)
 
 
 # --- one step ---------------------------------------------------------------------------------------------
@@ -137,17 +155,17 @@ def finite_or_skip(p: Parts, loss: torch.Tensor) -> bool:
 
 def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats, keep_fake: bool):
     """One D update. Returns the fake batch, with G's graph when `keep_fake` (reused by the G step)."""
-    z = torch.randn(real.shape[0], p.G.z_dim, device=p.device, generator=p.noise)  # (N, z_dim)
+    z = draw(p).randn(real.shape[0], p.G.z_dim, device=p.device)  # (N, z_dim)
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         with torch.set_grad_enabled(keep_fake):
-            fake = p.G(z, c)  # (N, *img_shape)
-        real_logits = p.D(real, c).float()  # (N,)
-        fake_logits = p.D(fake.detach(), c).float()
+            fake = p.G_train(z, c)  # (N, *img_shape)
+        real_logits = p.D_train(real, c).float()  # (N,)
+        fake_logits = p.D_train(fake.detach(), c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
     total = d_loss
     for reg in p.regs:
         if reg.due(p.d_steps):
-            pen = reg.penalty(p.D, real, fake, c, p.noise)
+            pen = reg.penalty(p.D_train, real, fake, c, draw(p))
             stats.report(f"reg/{reg.name}", pen)
             total = total + pen
     p.d_steps += 1
@@ -166,12 +184,13 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
 
 
 def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[torch.Tensor]) -> None:
-    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew."""
+    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew.
+    D is called unwrapped: frozen, it has no gradients for a DDP reducer to wait for."""
     p.D.requires_grad_(False)
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         if fake is None:
             n = c.shape[0] if c is not None else p.cfg.train.batch_size
-            fake = p.G(torch.randn(n, p.G.z_dim, device=p.device, generator=p.noise), c)
+            fake = p.G_train(draw(p).randn(n, p.G.z_dim, device=p.device), c)
         g_loss = p.loss.g_loss(p.D(fake, c).float())
     if finite_or_skip(p, g_loss):
         p.g_opt.zero_grad(set_to_none=True)
@@ -182,8 +201,10 @@ def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[tor
 
 
 @torch.no_grad()
-def update_ema(G_ema: nn.Module, G: nn.Module, beta: float) -> None:
-    """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (BatchNorm statistics) copied."""
+def update_ema(G_ema: nn.Module, G: nn.Module, beta: float, world: World = World()) -> None:
+    """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (BatchNorm statistics) copied,
+    averaged over ranks first under torchrun (parameters are equal on every rank after DDP's update)."""
+    distributed.average_buffers(G, world)
     ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
     torch._foreach_lerp_(ema_p, g_p, 1.0 - beta)
     for b_ema, b in zip(G_ema.buffers(), G.buffers()):
@@ -247,7 +268,8 @@ def evaluate_now(p: Parts, run_dir: Path, step: int, nimg: int, stats: Stats) ->
     G = p.G_ema if p.G_ema is not None else p.G
     metrics = ("fid", "classes") if p.ds.is_image else ()
     result = evaluate(G, p.ds, p.cfg.train.eval_n, metrics)
-    stats.write(step, {f"metric/{k}": float(v) for k, v in result.items() if k not in ("n", "classifier_accuracy")})
+    stats.write(step, {f"metric/{k}": float(v) for k, v in result.items()
+                       if k not in ("n", "features", "classifier_accuracy")})
     fid = result.get("fid")
     if fid is not None and fid < p.best_fid:
         p.best_fid = fid
@@ -290,35 +312,86 @@ def check_resumable(cfg: Config, saved: Config) -> None:
 
 
 # --- the loop ---------------------------------------------------------------------------------------------
+class Stopped(Exception):
+    """SIGTERM (torchrun stopping the other workers, a scheduler's kill): end like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Stopped("SIGTERM")
+
+
+def open_run(cfg: Config, resume: Optional[Path], world: World) -> tuple:
+    """-> (run_dir, checkpoint state or None), the same on every rank. Rank 0 creates or reads; a torchrun
+    restart (--max-restarts) resumes the run directory that this torchrun job created."""
+    if resume is None and distributed.restart_id() is not None and world.main:
+        tagged = [d for d in Path(cfg.out).glob("*/torchrun_job")
+                  if d.read_text().strip() == distributed.restart_id() and (d.parent / "checkpoints/last.pt").is_file()]
+        resume = max((d.parent for d in tagged), default=None)
+    resume = distributed.broadcast(resume, world)
+    state, run_dir = None, None
+    if world.main:
+        if resume is not None:
+            run_dir = Path(resume)
+            state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+            check_resumable(cfg, config_from_plain(state["config"]))
+        else:
+            run_dir = new_run_dir(cfg)
+            if distributed.job_id() is not None:
+                (run_dir / "torchrun_job").write_text(distributed.job_id())
+    return distributed.broadcast(run_dir, world), distributed.broadcast(state, world)
+
+
+def log_step(p: Parts, stats: Stats, step: int, nimg: int, rate: float, elapsed: float, run_dir: Path) -> dict:
+    """Reduce the queued statistics (one sync, averaged over ranks), write them, stop on a NaN loss."""
+    values = stats.reduce()
+    values.update({"nimg": nimg, "time/img_per_s": rate, "time/elapsed_s": elapsed, "train/skipped": p.skipped})
+    bad = [k for k in ("loss/d", "loss/g") if not math.isfinite(values.get(k, 0.0))]
+    stats.write(step, values)
+    if bad:
+        raise GankitError(f"{bad[0]} became {values[bad[0]]} at step {step}; stopped. Last good "
+                          f"checkpoint: {run_dir / 'checkpoints' / 'last.pt'} (try a lower lr, "
+                          f"or train.on_nan=skip)")
+    return values
+
+
 def train(cfg: Config, resume: Optional[Path] = None, quiet: bool = False) -> Path:
-    """Train a GAN as described by `cfg`; returns the run directory. `resume`: a run dir to continue."""
+    """Train a GAN as described by `cfg`; returns the run directory. `resume`: a run dir to continue.
+    Under torchrun every process calls this; see distributed.py."""
+    world = distributed.init(cfg.train.device)
+    try:
+        return _train(cfg, resume, quiet or not world.main, world)
+    finally:
+        distributed.shutdown(world)
+
+
+def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Path:
     from tqdm import tqdm
-    state = None
-    if resume is not None:
-        run_dir = Path(resume)
-        state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
-        check_resumable(cfg, config_from_plain(state["config"]))
-    p = build_parts(cfg)
-    if state is None:
-        run_dir = new_run_dir(cfg)
-        start, nimg = 0, 0
-    else:
-        start, nimg = restore(p, state)
+    run_dir, state = open_run(cfg, resume, world)
+    p = build_parts(cfg, world=world)
+    start, nimg = (0, 0) if state is None else restore(p, state)
+    distribute(p)
+    if state is not None and world.main:
         for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a save that was killed
             stale.unlink()
         (run_dir / "config.yaml").write_text(dump_yaml(cfg))
-    t = cfg.train
-    stats = Stats(run_dir)
+    t, main = cfg.train, world.main
+    stats = Stats(run_dir if main else None, world=world)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"run {run_dir}: {cfg.recipe} | {cfg.model.family} on {p.ds.name} {p.ds.img_shape} x{len(p.ds)} "
-        f"| {p.device}{' bf16' if p.amp else ''} | steps {start}->{t.steps}")
-    if start == 0:  # a run is resumable from its first moment
+        f"| {p.device}{' bf16' if p.amp else ''}{f' x{world.size} processes' if world.active else ''} "
+        f"| steps {start}->{t.steps}")
+    if start == 0 and main:  # a run is resumable from its first moment
         save_pictures(p, run_dir, 0, stats)
         save_checkpoint(p, run_dir, 0, 0)
     bar = tqdm(total=t.steps, initial=start, disable=quiet, mininterval=1 if sys.stderr.isatty() else 30,
                dynamic_ncols=True, file=sys.stderr)
+    global_batch = t.batch_size * world.size
     t0, seen, last_log = time.perf_counter(), 0, time.perf_counter()
     step = start
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         for step in range(start + 1, t.steps + 1):
             fake = None
@@ -327,42 +400,43 @@ def train(cfg: Config, resume: Optional[Path] = None, quiet: bool = False) -> Pa
                 fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
             g_step(p, c, stats, fake)
             if p.G_ema is not None:
-                update_ema(p.G_ema, p.G, p.ema_beta)
-            nimg += t.n_critic * t.batch_size
-            seen += t.n_critic * t.batch_size
+                update_ema(p.G_ema, p.G, p.ema_beta, world)
+            nimg += t.n_critic * global_batch
+            seen += t.n_critic * global_batch
             bar.update(1)
             if step % t.log_every == 0 or step == t.steps:
                 now = time.perf_counter()
-                values = stats.reduce()
-                values.update({"nimg": nimg, "time/img_per_s": seen / max(now - last_log, 1e-9),
-                               "time/elapsed_s": now - t0, "train/skipped": p.skipped})
+                values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
                 seen, last_log = 0, now
-                bad = [k for k in ("loss/d", "loss/g") if not math.isfinite(values.get(k, 0.0))]
-                stats.write(step, values)
-                if bad:
-                    raise GankitError(f"{bad[0]} became {values[bad[0]]} at step {step}; stopped. Last good "
-                                      f"checkpoint: {run_dir / 'checkpoints' / 'last.pt'} (try a lower lr, "
-                                      f"or train.on_nan=skip)")
                 bar.set_postfix_str(f"D {values['loss/d']:.3f} G {values['loss/g']:.3f} "
                                     f"D(x) {values['prob/real']:.2f} D(G(z)) {values['prob/fake']:.2f} "
                                     f"{values['time/img_per_s']:.0f} img/s", refresh=False)
-            if step % t.sample_every == 0:
+            if main and step % t.sample_every == 0:
                 save_pictures(p, run_dir, step, stats)
-            if t.eval_every and step % t.eval_every == 0:
+            if main and t.eval_every and step % t.eval_every == 0:
                 evaluate_now(p, run_dir, step, nimg, stats)
-            if step % t.ckpt_every == 0:
+            if main and step % t.ckpt_every == 0:
                 save_checkpoint(p, run_dir, step, nimg)
-            if t.max_minutes and time.perf_counter() - t0 > 60 * t.max_minutes:
+            if t.max_minutes and distributed.any_true(time.perf_counter() - t0 > 60 * t.max_minutes, world):
                 say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
                 break
-    except KeyboardInterrupt:  # a half-done step is not saved: the last checkpoint stays the resume point
+    except (KeyboardInterrupt, Stopped, RuntimeError) as e:  # a half-done step is not saved
         bar.close()
         stats.close()
-        raise GankitError(f"interrupted at step {step}; continue with: gankit train --resume {run_dir}") from None
+        if isinstance(e, RuntimeError) and not distributed.peer_lost(e, world):
+            raise
+        why = {KeyboardInterrupt: "interrupted", Stopped: "stopped by SIGTERM"}.get(
+            type(e), f"rank {world.rank} lost contact with another worker ({str(e).splitlines()[0][:100]})")
+        raise GankitError(f"{why} at step {step}; continue with: gankit train --resume {run_dir}") from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     bar.close()
-    if step % t.sample_every:
-        save_pictures(p, run_dir, step, stats)
-    finish(p, run_dir, step, nimg)
+    if main:
+        if step % t.sample_every:
+            save_pictures(p, run_dir, step, stats)
+        finish(p, run_dir, step, nimg)
+    distributed.barrier(world)
     stats.close()
     say(f"done: {step} steps, {nimg} images in {time.perf_counter() - t0:.0f} s")
     return run_dir

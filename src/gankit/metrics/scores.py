@@ -91,7 +91,9 @@ def class_stats(fake_logits: torch.Tensor, real_labels: torch.Tensor, num_classe
 
 
 def all_image_metrics(real_f: torch.Tensor, fake_f: torch.Tensor, fake_logits: torch.Tensor,
-                      real_labels, num_classes: int, which=("fid", "kid", "is", "pr", "dc", "classes")) -> Dict[str, float]:
+                      real_labels, num_classes: int, which=("fid", "kid", "is", "pr", "dc", "classes"),
+                      class_logits=None) -> Dict[str, float]:
+    """fake_logits feed IS; class_logits (default: fake_logits) the class statistics."""
     out: Dict[str, float] = {}
     if "fid" in which:
         out["fid"] = fid(real_f, fake_f)
@@ -107,5 +109,5 @@ def all_image_metrics(real_f: torch.Tensor, fake_f: torch.Tensor, fake_logits: t
         keys = (["precision", "recall"] if "pr" in which else []) + (["density", "coverage"] if "dc" in which else [])
         out.update({k: vals[k] for k in keys})
     if "classes" in which and real_labels is not None:
-        out.update(class_stats(fake_logits, real_labels, num_classes))
+        out.update(class_stats(fake_logits if class_logits is None else class_logits, real_labels, num_classes))
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else float("nan")) for k, v in out.items()}

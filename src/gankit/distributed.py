@@ -1,0 +1,186 @@
+"""Multi-process training on torch.distributed + DistributedDataParallel: the only module that touches
+torch.distributed. Launched by torchrun (RANK / WORLD_SIZE / LOCAL_RANK in the environment); without
+it, the world has one process, every function here is a no-op and training runs the same code.
+
+What DDP means for a GAN here (the pitfalls the PyTorch issue tracker documents):
+- G and D get separate DDP wrappers (one wrapper for both leaves parameters unused in each phase) with
+  `broadcast_buffers=False`: D runs on real and on fake before one backward, and a buffer broadcast at the
+  second forward would modify BatchNorm statistics saved for the first (pytorch#22095; stylegan2-ada does
+  the same). D's forward in the G step goes to the unwrapped D with its weights frozen, so no reducer
+  waits for gradients that never come.
+- Gradient penalties (double backward) call the wrapped D; the penalty's `autograd.grad` asks only for
+  the input gradient, so each parameter gets its gradient once, in the one backward (pytorch#47562, #63812).
+- `train.batch_size` is per rank; the global batch is batch_size x world size. Data, latents and penalty
+  draws come from streams shared by all ranks, each rank taking its slice of the global draw: the result
+  does not depend on how the global batch is split (up to BatchNorm statistics, which are per rank unless
+  `train.sync_bn`, CUDA only).
+- Only rank 0 writes (run directory, checkpoints, samples, logs); statistics are averaged over ranks.
+"""
+from __future__ import annotations
+
+import datetime
+import inspect
+import os
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from gankit.registry import GankitError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1
+
+
+def init(device_name: str) -> World:
+    """Join the process group that torchrun describes in the environment (a no-op without torchrun)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = device_name != "cpu" and torch.cuda.is_available()
+    if not dist.is_initialized():
+        if cuda:
+            torch.cuda.set_device(local)
+        # torchrun's store outlives a restart (--max-restarts): keys of the dead attempt would send the new
+        # workers to old addresses ("connection refused", pytorch#167288), so each attempt gets its own prefix.
+        from torch.distributed.rendezvous import rendezvous
+        store, _, _ = next(rendezvous("env://", rank, size))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group("nccl" if cuda else "gloo", store=dist.PrefixStore(f"gankit/{attempt}", store),
+                                rank=rank, world_size=size, timeout=datetime.timedelta(minutes=30))
+    return World(rank, size, local)
+
+
+def device_for(world: World, device: torch.device) -> torch.device:
+    """One GPU per process: cuda means cuda:LOCAL_RANK under torchrun."""
+    if world.active and device.type == "cuda":
+        return torch.device("cuda", world.local_rank)
+    return device
+
+
+def wrap(module: nn.Module, world: World, device: torch.device, sync_bn: bool = False) -> nn.Module:
+    """The module DDP-wrapped for training (rank 0's weights broadcast to all), or itself in a world of one."""
+    if not world.active:
+        return module
+    if sync_bn:
+        if device.type != "cuda":
+            raise GankitError("train.sync_bn=true needs CUDA (torch's SyncBatchNorm does not run on CPU); "
+                              "use train.sync_bn=false on CPU")
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    ids = [device.index] if device.type == "cuda" else None
+    ddp = nn.parallel.DistributedDataParallel
+    no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+               else {"broadcast_buffers": False})  # the older name (torch < 2.13)
+    return ddp(module, device_ids=ids, **no_sync)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def mean(values: torch.Tensor, world: World) -> torch.Tensor:
+    """Average a tensor over ranks (in place on a copy)."""
+    if not world.active:
+        return values
+    out = values.clone()
+    dist.all_reduce(out)
+    return out / world.size
+
+
+def average_buffers(module: nn.Module, world: World) -> None:
+    """Average floating buffers (BatchNorm running statistics) over ranks, so that every rank's EMA of G
+    copies the same statistics."""
+    if not world.active:
+        return
+    bufs = [b for b in module.buffers() if b.is_floating_point()]
+    if bufs:
+        flat = torch.cat([b.reshape(-1) for b in bufs])
+        dist.all_reduce(flat)
+        flat /= world.size
+        for b, v in zip(bufs, flat.split([b.numel() for b in bufs])):
+            b.copy_(v.view_as(b))
+
+
+def any_true(flag: bool, world: World) -> bool:
+    """The same decision on every rank: True when any rank says True."""
+    if not world.active:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def peer_lost(error: BaseException, world: World) -> bool:
+    """Whether an error from a collective means another worker died (or the network between them)."""
+    words = ("onnect", "peer", "Gloo", "gloo", "NCCL", "imed out", "Broken pipe")
+    return world.active and any(w in str(error) for w in words)
+
+
+def broadcast(obj: Any, world: World) -> Any:
+    """Rank 0's Python object on every rank (run directory, checkpoint state)."""
+    if not world.active:
+        return obj
+    box: List[Any] = [obj if world.main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(world: World) -> None:
+    if world.active:
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    if world.active and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (0 outside torchrun); readable before init."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def restart_id() -> Optional[str]:
+    """Under a torchrun restart (--max-restarts), the id of the job being restarted; else None."""
+    if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
+        return os.environ.get("TORCHELASTIC_RUN_ID")
+    return None
+
+
+def job_id() -> Optional[str]:
+    """torchrun's id of this job (the same across its restarts), or None outside torchrun."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") if "TORCHELASTIC_RUN_ID" in os.environ else None
+
+
+class SharedNoise:
+    """Random draws shared by all ranks: each call draws the global batch from one generator (the same
+    state on every rank) and returns this rank's slice. `n` is the per-rank count."""
+
+    def __init__(self, gen: torch.Generator, world: World):
+        self.gen, self.world = gen, world
+
+    def _slice(self, t: torch.Tensor, n: int) -> torch.Tensor:
+        return t[self.world.rank * n:(self.world.rank + 1) * n] if self.world.active else t
+
+    def randn(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
+        t = torch.randn(n * self.world.size, *shape, device=device, dtype=dtype, generator=self.gen)
+        return self._slice(t, n)
+
+    def rand(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
+        t = torch.rand(n * self.world.size, *shape, device=device, dtype=dtype, generator=self.gen)
+        return self._slice(t, n)

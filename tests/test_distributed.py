@@ -1,0 +1,128 @@
+"""torchrun / DDP on CPU (gloo), 2 processes, against a single process on the same global batch."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import gankit
+from gankit import checkpoint
+from gankit.config import load_config
+
+TINY = ["model.args.g_width=8", "model.args.d_width=8", "train.log_every=2", "train.sample_every=1000",
+        "train.device=cpu"]
+
+
+def torchrun(out, recipe, overrides, nproc=2, extra=(), wait=True):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *extra,
+           "-m", "gankit", "train", "--recipe", recipe, "--out", str(out), "--quiet", *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def ghost_batchnorm(monkeypatch, chunks):
+    """BatchNorm over `chunks` equal slices of the batch: what per-rank BatchNorm computes under DDP."""
+    forward = torch.nn.BatchNorm2d.forward
+
+    def per_chunk(self, x):
+        return torch.cat([forward(self, part) for part in x.chunk(chunks)])
+    monkeypatch.setattr(torch.nn.BatchNorm2d, "forward", per_chunk)
+
+
+def assert_same_weights(a, b, atol):
+    sa, sb = checkpoint.load(a / "checkpoints" / "last.pt"), checkpoint.load(b / "checkpoints" / "last.pt")
+    assert sa["step"] == sb["step"] and sa["nimg"] == sb["nimg"]
+    for net in ("G", "D", "G_ema"):
+        assert (sa[net] is None) == (sb[net] is None)
+        for k, v in (sa[net] or {}).items():
+            if v.is_floating_point() and "running" not in k:  # parameters; BN statistics are per rank
+                torch.testing.assert_close(v, sb[net][k], atol=atol, rtol=1e-4, msg=f"{net}.{k}")
+
+
+@pytest.mark.parametrize("recipe,over", [
+    ("dcgan", ["model.args.d_norm=batch"]),                                   # BatchNorm in G and D
+    ("wgan-gp", ["model.args.g_batch_norm=false", "train.n_critic=2"]),       # gradient penalty, double backward
+])
+def test_two_processes_equal_one_process_on_the_global_batch(tmp_path, monkeypatch, recipe, over):
+    steps = ["train.steps=4", "train.ckpt_every=1000", *TINY, *over]
+    r = torchrun(tmp_path / "ddp", recipe, ["train.batch_size=8", *steps])
+    assert r.returncode == 0, r.stdout + r.stderr
+    runs = list((tmp_path / "ddp").iterdir())
+    assert len(runs) == 1  # only rank 0 writes
+    ghost_batchnorm(monkeypatch, 2)
+    single = gankit.train(load_config(recipe, overrides=["train.batch_size=16", *steps,
+                                                         f"out={tmp_path / 'single'}"]), quiet=True)
+    assert_same_weights(runs[0], single, atol=1e-5)
+    stats = (runs[0] / "stats.jsonl").read_text().splitlines()
+    assert '"nimg": ' in stats[-1] and gankit.load(runs[0]) is not None
+
+
+def test_sync_bn_on_cpu_is_a_clear_error(tmp_path):
+    r = torchrun(tmp_path, "dcgan", ["train.steps=2", "train.batch_size=8", "train.sync_bn=true", *TINY])
+    assert r.returncode != 0 and "sync_bn=true needs CUDA" in r.stdout + r.stderr
+
+
+def _worker_pids(launcher_pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == launcher_pid:
+                        kids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _wait_for_step(run_parent, step, proc, timeout=300):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        for stats in run_parent.glob("*/stats.jsonl"):
+            lines = stats.read_text().splitlines()
+            if lines and f'"step": {step}' in "".join(lines[-3:]):
+                return stats.parent
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    raise AssertionError("training did not reach the step in time")
+
+
+@pytest.mark.parametrize("restarts", [0, 1])
+def test_killing_a_worker(tmp_path, restarts):
+    """Without restarts the job ends with a clear message and a resumable checkpoint; with
+    --max-restarts=1 torchrun restarts the workers, which resume the same run directory and finish."""
+    over = ["train.steps=400", "train.batch_size=8", "train.ckpt_every=10", *TINY]
+    proc = torchrun(tmp_path, "dcgan", over, extra=[f"--max-restarts={restarts}"], wait=False)
+    try:
+        run = _wait_for_step(tmp_path, 20, proc)
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        os.kill(max(workers), signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(list(tmp_path.iterdir())) == 1, out  # the same run directory, never a second one
+    last = checkpoint.load(run / "checkpoints" / "last.pt")
+    if restarts == 0:
+        assert proc.returncode != 0
+        assert "SIGKILL" in out or "Signal 9" in out, out  # torchrun names the worker that died
+        assert f"--resume {run}" in out, out  # the survivor says how to go on
+        assert 10 <= last["step"] < 400
+        resumed = gankit.train(load_config("dcgan", overrides=[*over, "train.steps=" + str(last["step"] + 4),
+                                                                f"out={tmp_path}"]), resume=run, quiet=True)
+        assert checkpoint.load(resumed / "checkpoints" / "last.pt")["step"] == last["step"] + 4
+    else:
+        assert proc.returncode == 0, out
+        assert last["step"] == 400
+        rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+        assert rows[-1]["step"] == 400
+        restarts_seen = sum(b["time/elapsed_s"] < a["time/elapsed_s"] for a, b in zip(rows, rows[1:]))
+        assert restarts_seen == 1  # the clock of the run restarted once, in the same run directory
