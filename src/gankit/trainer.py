@@ -7,9 +7,12 @@ own cadences. Families, losses and regularizers differ by the objects passed in,
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,17 +23,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from gankit import checkpoint, distributed, nets
-from gankit.config import Config, config_from_plain, dump_yaml
+from gankit import distributed, nets
+from gankit.augment import DiffAugment
+from gankit.config import Config
 from gankit.data import Batches, Dataset, build_dataset
 from gankit.distributed import SharedNoise, World
 from gankit.losses import LOSSES, Loss
 from gankit.registry import GankitError
 from gankit.regularizers import Regularizer, build_regularizers
-from gankit.sample import generate, latents, make_gif, plot_losses, save_scatter, to_grid
-from gankit.stats import Stats, read_stats
-
-N_FIXED = 64  # images in the fixed-latent progress grids
+from gankit.rundir import evaluate_now, finish, open_run, refresh, restore, save_checkpoint, save_pictures
+from gankit.stats import Stats
 
 
 def pick_device(name: str) -> torch.device:
@@ -93,6 +95,7 @@ class Parts:
     amp: bool
     ema_beta: float
     world: World = World()
+    augment: Optional[DiffAugment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
     skipped: int = 0
@@ -111,6 +114,9 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     if cfg.model.conditional and not ds.num_classes:
         raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
     c_dim = ds.num_classes if cfg.model.conditional else 0
+    augment = DiffAugment(cfg.train.augment) if cfg.train.augment else None
+    if augment is not None and not ds.is_image:
+        raise GankitError(f"train.augment works on images; '{ds.name}' is not images")
     if cfg.train.eval_every and ds.is_image and ds.c is None:
         raise GankitError(f"train.eval_every needs a labelled data set for its classifier features; "
                           f"'{ds.name}' has no labels")
@@ -131,17 +137,31 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
                  loss, build_regularizers(cfg.loss),
                  Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
                  torch.Generator(device).manual_seed(cfg.train.seed + 1),
-                 resolve_amp(cfg.train.amp, device), ema_beta, world, G, D, meta=meta)
+                 resolve_amp(cfg.train.amp, device), ema_beta, world, augment, G, D, meta=meta)
 
 
 def distribute(p: Parts) -> None:
-    """Under torchrun, wrap G and D in DDP (after any restore: DDP starts from rank 0's weights)."""
-    p.G_train = distributed.wrap(p.G, p.world, p.device, p.cfg.train.sync_bn)
-    p.D_train = distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn)
+    """The nets the loop calls: under torchrun G and D wrapped in DDP (after any restore: DDP starts
+    from rank 0's weights); with train.compile, torch.compile'd."""
+    p.G_train = maybe_compile(distributed.wrap(p.G, p.world, p.device, p.cfg.train.sync_bn), p.cfg.train.compile)
+    p.D_train = maybe_compile(distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn), p.cfg.train.compile)
+
+
+def maybe_compile(module: nn.Module, on: bool) -> nn.Module:
+    if not on:
+        return module
+    import torch._dynamo
+    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, with a warning
+    return torch.compile(module)
 
 
 def draw(p: Parts) -> SharedNoise:
     return SharedNoise(p.noise, p.world)
+
+
+def for_d(p: Parts, x: torch.Tensor) -> torch.Tensor:
+    """What D sees: x through DiffAugment when the recipe has it (real and fake alike)."""
+    return p.augment(x, draw(p).rand) if p.augment is not None else x
 
 
 # --- one step ---------------------------------------------------------------------------------------------
@@ -159,13 +179,14 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         with torch.set_grad_enabled(keep_fake):
             fake = p.G_train(z, c)  # (N, *img_shape)
+        real, seen_fake = for_d(p, real), for_d(p, fake.detach())
         real_logits = p.D_train(real, c).float()  # (N,)
-        fake_logits = p.D_train(fake.detach(), c).float()
+        fake_logits = p.D_train(seen_fake, c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
     total = d_loss
     for reg in p.regs:
         if reg.due(p.d_steps):
-            pen = reg.penalty(p.D_train, real, fake, c, draw(p))
+            pen = reg.penalty(p.D_train, real, seen_fake, c, draw(p))
             stats.report(f"reg/{reg.name}", pen)
             total = total + pen
     p.d_steps += 1
@@ -191,7 +212,7 @@ def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[tor
         if fake is None:
             n = c.shape[0] if c is not None else p.cfg.train.batch_size
             fake = p.G_train(draw(p).randn(n, p.G.z_dim, device=p.device), c)
-        g_loss = p.loss.g_loss(p.D(fake, c).float())
+        g_loss = p.loss.g_loss(p.D(for_d(p, fake), c).float())
     if finite_or_skip(p, g_loss):
         p.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -211,134 +232,25 @@ def update_ema(G_ema: nn.Module, G: nn.Module, beta: float, world: World = World
         b_ema.copy_(b)
 
 
-# --- run directory, checkpoints, pictures -----------------------------------------------------------------
-def new_run_dir(cfg: Config) -> Path:
-    out = Path(cfg.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        ids = [int(d.name.split("-")[0]) for d in out.iterdir() if d.name.split("-")[0].isdigit()]
-        run_dir = out / f"{max(ids, default=-1) + 1:05d}-{cfg.recipe}"
-        (run_dir / "samples").mkdir(parents=True)
-        (run_dir / "checkpoints").mkdir()
-        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
-    except OSError as e:
-        raise GankitError(f"cannot write the run directory under '{out}' ({e.strerror or e}); "
-                          f"choose another with --out DIR") from None
-    return run_dir
-
-
-def train_state(p: Parts, step: int, nimg: int) -> dict:
-    return {"config": p.cfg.to_dict(), "meta": p.meta, "step": step, "nimg": nimg,
-            "G": p.G.state_dict(), "D": p.D.state_dict(),
-            "G_ema": p.G_ema.state_dict() if p.G_ema is not None else None,
-            "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
-            "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
-            "rng": checkpoint.rng_state(), "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
-
-
-def restore(p: Parts, state: dict) -> tuple:
-    checkpoint.load_state(p.G, state["G"], "G")
-    checkpoint.load_state(p.D, state["D"], "D")
-    if p.G_ema is not None:
-        checkpoint.load_state(p.G_ema, state.get("G_ema"), "G_ema")
-    try:
-        p.g_opt.load_state_dict(state["g_opt"])
-        p.d_opt.load_state_dict(state["d_opt"])
-        p.batches.load_state_dict(state["batches"])
-        p.noise.set_state(state["noise"])
-    except (KeyError, ValueError, RuntimeError, TypeError) as e:
-        raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
-    checkpoint.set_rng_state(state["rng"])
-    p.skipped, p.d_steps = state["counters"]["skipped"], state["counters"]["d_steps"]
-    p.best_fid = state["counters"].get("best_fid", math.inf)
-    return int(state["step"]), int(state["nimg"])
-
-
-def save_checkpoint(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
-    for name, net in (("G", p.G), ("D", p.D)):
-        if not all(torch.isfinite(t).all() for t in net.parameters()):
-            raise GankitError(f"{name} has non-finite weights at step {step}; not overwriting the last good "
-                              f"checkpoint {run_dir / 'checkpoints' / 'last.pt'}")
-    checkpoint.save(run_dir / "checkpoints" / "last.pt", train_state(p, step, nimg))
-
-
-def evaluate_now(p: Parts, run_dir: Path, step: int, nimg: int, stats: Stats) -> None:
-    """Metrics of the current (EMA) G into stats.jsonl/TensorBoard; keep checkpoints/best.pt by FID."""
-    from gankit.evaluate import evaluate
-    G = p.G_ema if p.G_ema is not None else p.G
-    metrics = ("fid", "classes") if p.ds.is_image else ()
-    result = evaluate(G, p.ds, p.cfg.train.eval_n, metrics)
-    stats.write(step, {f"metric/{k}": float(v) for k, v in result.items()
-                       if k not in ("n", "features", "classifier_accuracy")})
-    fid = result.get("fid")
-    if fid is not None and fid < p.best_fid:
-        p.best_fid = fid
-        checkpoint.save(run_dir / "checkpoints" / "best.pt", train_state(p, step, nimg))
-
-
-def save_pictures(p: Parts, run_dir: Path, step: int, stats: Stats) -> Path:
-    G = p.G_ema if p.G_ema is not None else p.G
-    c = torch.arange(N_FIXED, device=p.device) % G.c_dim if G.c_dim else None
-    fake = generate(G, latents(N_FIXED * (1 if p.ds.is_image else 16), G.z_dim, 0, p.device),
-                           None if c is None else c.repeat(1 if p.ds.is_image else 16))
-    path = run_dir / "samples" / f"step_{step:06d}.png"
-    if p.ds.is_image:
-        grid = to_grid(fake, nrow=8)
-        from torchvision.utils import save_image
-        save_image(grid, str(path))
-        stats.image("samples", grid, step)
-    else:
-        save_scatter(fake, path, p.ds.x, f"step {step}")
-    return path
-
-
-def finish(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
-    save_checkpoint(p, run_dir, step, nimg)
-    checkpoint.export_generator(run_dir, p.G_ema if p.G_ema is not None else p.G,
-                                {**p.meta, "ema": p.G_ema is not None, "step": step, "nimg": nimg,
-                                 "recipe": p.cfg.recipe})
-    frames = sorted((run_dir / "samples").glob("step_*.png"))
-    make_gif(frames, run_dir / "progress.gif")
-    plot_losses(read_stats(run_dir / "stats.jsonl"), run_dir / "losses.png")
-
-
-def check_resumable(cfg: Config, saved: Config) -> None:
-    """Refuse a resume whose data or model differ (the weights would not fit or not mean the same)."""
-    diffs = [f"{sec}.{k}" for sec in ("data", "model") for k, v in getattr(cfg, sec).__dict__.items()
-             if getattr(saved, sec).__dict__[k] != v]
-    if diffs:
-        raise GankitError(f"cannot resume: {', '.join(diffs)} differ from the run's config; "
-                          f"only training keys (steps, cadences, ...) may change")
-
-
 # --- the loop ---------------------------------------------------------------------------------------------
 class Stopped(Exception):
     """SIGTERM (torchrun stopping the other workers, a scheduler's kill): end like Ctrl-C."""
 
 
-def _on_sigterm(signum, frame):
-    raise Stopped("SIGTERM")
+@contextlib.contextmanager
+def sigterm_raises():
+    """Within: SIGTERM raises Stopped (so the loop ends with its message); the old handler after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-
-def open_run(cfg: Config, resume: Optional[Path], world: World) -> tuple:
-    """-> (run_dir, checkpoint state or None), the same on every rank. Rank 0 creates or reads; a torchrun
-    restart (--max-restarts) resumes the run directory that this torchrun job created."""
-    if resume is None and distributed.restart_id() is not None and world.main:
-        tagged = [d for d in Path(cfg.out).glob("*/torchrun_job")
-                  if d.read_text().strip() == distributed.restart_id() and (d.parent / "checkpoints/last.pt").is_file()]
-        resume = max((d.parent for d in tagged), default=None)
-    resume = distributed.broadcast(resume, world)
-    state, run_dir = None, None
-    if world.main:
-        if resume is not None:
-            run_dir = Path(resume)
-            state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
-            check_resumable(cfg, config_from_plain(state["config"]))
-        else:
-            run_dir = new_run_dir(cfg)
-            if distributed.job_id() is not None:
-                (run_dir / "torchrun_job").write_text(distributed.job_id())
-    return distributed.broadcast(run_dir, world), distributed.broadcast(state, world)
+    def handler(signum, frame):
+        raise Stopped("SIGTERM")
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def log_step(p: Parts, stats: Stats, step: int, nimg: int, rate: float, elapsed: float, run_dir: Path) -> dict:
@@ -371,9 +283,7 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
     start, nimg = (0, 0) if state is None else restore(p, state)
     distribute(p)
     if state is not None and world.main:
-        for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a save that was killed
-            stale.unlink()
-        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        refresh(run_dir, cfg)
     t, main = cfg.train, world.main
     stats = Stats(run_dir if main else None, world=world)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -388,49 +298,43 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
     global_batch = t.batch_size * world.size
     t0, seen, last_log = time.perf_counter(), 0, time.perf_counter()
     step = start
-    import signal
-    import threading
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        for step in range(start + 1, t.steps + 1):
-            fake = None
-            for i in range(t.n_critic):
-                real, c = next(p.batches)
-                fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
-            g_step(p, c, stats, fake)
-            if p.G_ema is not None:
-                update_ema(p.G_ema, p.G, p.ema_beta, world)
-            nimg += t.n_critic * global_batch
-            seen += t.n_critic * global_batch
-            bar.update(1)
-            if step % t.log_every == 0 or step == t.steps:
-                now = time.perf_counter()
-                values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
-                seen, last_log = 0, now
-                bar.set_postfix_str(f"D {values['loss/d']:.3f} G {values['loss/g']:.3f} "
-                                    f"D(x) {values['prob/real']:.2f} D(G(z)) {values['prob/fake']:.2f} "
-                                    f"{values['time/img_per_s']:.0f} img/s", refresh=False)
-            if main and step % t.sample_every == 0:
-                save_pictures(p, run_dir, step, stats)
-            if main and t.eval_every and step % t.eval_every == 0:
-                evaluate_now(p, run_dir, step, nimg, stats)
-            if main and step % t.ckpt_every == 0:
-                save_checkpoint(p, run_dir, step, nimg)
-            if t.max_minutes and distributed.any_true(time.perf_counter() - t0 > 60 * t.max_minutes, world):
-                say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
-                break
-    except (KeyboardInterrupt, Stopped, RuntimeError) as e:  # a half-done step is not saved
-        bar.close()
-        stats.close()
-        if isinstance(e, RuntimeError) and not distributed.peer_lost(e, world):
-            raise
-        why = {KeyboardInterrupt: "interrupted", Stopped: "stopped by SIGTERM"}.get(
-            type(e), f"rank {world.rank} lost contact with another worker ({str(e).splitlines()[0][:100]})")
-        raise GankitError(f"{why} at step {step}; continue with: gankit train --resume {run_dir}") from None
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with sigterm_raises():
+        try:
+            for step in range(start + 1, t.steps + 1):
+                fake = None
+                for i in range(t.n_critic):
+                    real, c = next(p.batches)
+                    fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
+                g_step(p, c, stats, fake)
+                if p.G_ema is not None:
+                    update_ema(p.G_ema, p.G, p.ema_beta, world)
+                nimg += t.n_critic * global_batch
+                seen += t.n_critic * global_batch
+                bar.update(1)
+                if step % t.log_every == 0 or step == t.steps:
+                    now = time.perf_counter()
+                    values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
+                    seen, last_log = 0, now
+                    bar.set_postfix_str(f"D {values['loss/d']:.3f} G {values['loss/g']:.3f} "
+                                        f"D(x) {values['prob/real']:.2f} D(G(z)) {values['prob/fake']:.2f} "
+                                        f"{values['time/img_per_s']:.0f} img/s", refresh=False)
+                if main and step % t.sample_every == 0:
+                    save_pictures(p, run_dir, step, stats)
+                if main and t.eval_every and step % t.eval_every == 0:
+                    evaluate_now(p, run_dir, step, nimg, stats)
+                if main and step % t.ckpt_every == 0:
+                    save_checkpoint(p, run_dir, step, nimg)
+                if t.max_minutes and distributed.any_true(time.perf_counter() - t0 > 60 * t.max_minutes, world):
+                    say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
+                    break
+        except (KeyboardInterrupt, Stopped, RuntimeError) as e:  # a half-done step is not saved
+            bar.close()
+            stats.close()
+            if isinstance(e, RuntimeError) and not distributed.peer_lost(e, world):
+                raise
+            why = {KeyboardInterrupt: "interrupted", Stopped: "stopped by SIGTERM"}.get(
+                type(e), f"rank {world.rank} lost contact with another worker ({str(e).splitlines()[0][:100]})")
+            raise GankitError(f"{why} at step {step}; continue with: gankit train --resume {run_dir}") from None
     bar.close()
     if main:
         if step % t.sample_every:
