@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import gankit
 from gankit.config import load_config, recipe_names
@@ -35,7 +34,7 @@ def main():
     if a.floor:
         ds = build_dataset(load_config("dcgan").data)
         f0 = real_vs_real(ds)
-        print(f"F0 (mnist-5k half vs half): " + ", ".join(f"{k} {v:.3f}" for k, v in f0.items()), flush=True)
+        print("F0 (mnist-5k half vs half): " + ", ".join(f"{k} {v:.3f}" for k, v in f0.items()), flush=True)
     for name in a.recipes or recipe_names():
         over = [f"out={a.out}", f"train.seed={a.seed}", *a.options]
         if a.minutes:

@@ -1,5 +1,3 @@
-import pytest
-
 from gankit.bench import report, run
 
 

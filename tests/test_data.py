@@ -96,3 +96,35 @@ def test_folder_errors(tmp_path):
     (tmp_path / "bad" / "x.png").write_bytes(b"\x89PNG broken")
     with pytest.warns(UserWarning), pytest.raises(GankitError, match="none of the 1 image"):
         build_dataset(DataConfig(name="folder", root=str(tmp_path / "bad")))
+
+
+OFFLINE = ["mnist-5k", "digits", "ring8", "grid25", "stacked-mnist"]  # the rest need a download or a folder
+
+
+def test_every_registered_data_set_is_covered():
+    assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder"}
+
+
+@pytest.mark.parametrize("name", OFFLINE)
+def test_data_set_contract(name):
+    """x: float32, images in [-1, 1] NCHW (or points (N, 2)); c: int64 labels < num_classes."""
+    ds = build_dataset(DataConfig(name=name))
+    assert ds.x.dtype == torch.float32 and len(ds) == ds.x.shape[0] == ds.c.shape[0]
+    assert ds.c.dtype == torch.int64 and 0 <= int(ds.c.min()) and int(ds.c.max()) < ds.num_classes
+    if ds.is_image:
+        assert ds.x.dim() == 4 and ds.x.min() >= -1 and ds.x.max() <= 1
+    else:
+        assert ds.x.shape[1:] == (2,)
+
+
+def test_sharded_batches_are_slices_of_the_global_batch():
+    """Rank r of W draws rows r*b..(r+1)*b of the batch a single process of batch W*b draws."""
+    ds = build_dataset(DataConfig(name="digits"))
+    whole = Batches(ds, 12, torch.device("cpu"), seed=5)
+    ranks = [Batches(ds, 4, torch.device("cpu"), seed=5, rank=r, world_size=3) for r in range(3)]
+    for _ in range(200):  # several epochs: permutations redrawn alike
+        x, c = next(whole)
+        parts = [next(b) for b in ranks]
+        assert torch.equal(x, torch.cat([p[0] for p in parts])) and torch.equal(c, torch.cat([p[1] for p in parts]))
+    with pytest.raises(GankitError, match="x 3 process"):
+        Batches(ds, 700, torch.device("cpu"), seed=0, rank=0, world_size=3)

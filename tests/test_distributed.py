@@ -126,3 +126,13 @@ def test_killing_a_worker(tmp_path, restarts):
         assert rows[-1]["step"] == 400
         restarts_seen = sum(b["time/elapsed_s"] < a["time/elapsed_s"] for a, b in zip(rows, rows[1:]))
         assert restarts_seen == 1  # the clock of the run restarted once, in the same run directory
+
+
+def test_shared_noise_gives_each_rank_its_slice_of_the_global_draw():
+    from gankit.distributed import SharedNoise, World
+    single = SharedNoise(torch.Generator().manual_seed(3), World())
+    ranks = [SharedNoise(torch.Generator().manual_seed(3), World(rank=r, size=2)) for r in range(2)]
+    for _ in range(3):
+        want_n, want_u = single.randn(8, 5), single.rand(8, 1, 1, 1)
+        got = [(s.randn(4, 5), s.rand(4, 1, 1, 1)) for s in ranks]
+        assert torch.equal(want_n, torch.cat([g[0] for g in got])) and torch.equal(want_u, torch.cat([g[1] for g in got]))

@@ -89,10 +89,6 @@ def wrap(module: nn.Module, world: World, device: torch.device, sync_bn: bool = 
     return ddp(module, device_ids=ids, **no_sync)
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-
-
 def mean(values: torch.Tensor, world: World) -> torch.Tensor:
     """Average a tensor over ranks (in place on a copy)."""
     if not world.active:

@@ -138,7 +138,6 @@ def open_run(cfg: Config, resume: Optional[Path], world: World) -> tuple:
         tagged = [d for d in Path(cfg.out).glob("*/torchrun_job")
                   if d.read_text().strip() == distributed.restart_id() and (d.parent / "checkpoints/last.pt").is_file()]
         resume = max((d.parent for d in tagged), default=None)
-    resume = distributed.broadcast(resume, world)
     state, run_dir = None, None
     if world.main:
         if resume is not None:
