@@ -90,12 +90,12 @@ def wrap(module: nn.Module, world: World, device: torch.device, sync_bn: bool = 
 
 
 def mean(values: torch.Tensor, world: World) -> torch.Tensor:
-    """Average a tensor over ranks (in place on a copy)."""
+    """Average a tensor over ranks (the input is left as it was)."""
     if not world.active:
         return values
     out = values.clone()
     dist.all_reduce(out)
-    return out / world.size
+    return out.div_(world.size)
 
 
 def average_buffers(module: nn.Module, world: World) -> None:

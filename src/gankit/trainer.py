@@ -98,6 +98,7 @@ class Parts:
     augment: Optional[DiffAugment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
+    shared: Optional[SharedNoise] = None  # draws from `noise`, this rank's slice (set in build_parts)
     skipped: int = 0
     d_steps: int = 0
     best_fid: float = math.inf
@@ -131,13 +132,15 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     meta = {"family": cfg.model.family, "img_shape": list(ds.img_shape), "c_dim": c_dim,
             "z_dim": cfg.model.z_dim, "args": cfg.model.args, "class_names": list(ds.class_names),
             "data": cfg.data.name}
-    return Parts(cfg, device, ds, G, D, G_ema,
+    p = Parts(cfg, device, ds, G, D, G_ema,
                  make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
                  make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
                  loss, build_regularizers(cfg.loss),
                  Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
                  torch.Generator(device).manual_seed(cfg.train.seed + 1),
                  resolve_amp(cfg.train.amp, device), ema_beta, world, augment, G, D, meta=meta)
+    p.shared = SharedNoise(p.noise, world)  # the same generator object: restore() keeps it in step
+    return p
 
 
 def distribute(p: Parts) -> None:
@@ -155,13 +158,9 @@ def maybe_compile(module: nn.Module, on: bool) -> nn.Module:
     return torch.compile(module)
 
 
-def draw(p: Parts) -> SharedNoise:
-    return SharedNoise(p.noise, p.world)
-
-
 def for_d(p: Parts, x: torch.Tensor) -> torch.Tensor:
     """What D sees: x through DiffAugment when the recipe has it (real and fake alike)."""
-    return p.augment(x, draw(p).rand) if p.augment is not None else x
+    return p.augment(x, p.shared.rand) if p.augment is not None else x
 
 
 # --- one step ---------------------------------------------------------------------------------------------
@@ -175,7 +174,7 @@ def finite_or_skip(p: Parts, loss: torch.Tensor) -> bool:
 
 def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats, keep_fake: bool):
     """One D update. Returns the fake batch, with G's graph when `keep_fake` (reused by the G step)."""
-    z = draw(p).randn(real.shape[0], p.G.z_dim, device=p.device)  # (N, z_dim)
+    z = p.shared.randn(real.shape[0], p.G.z_dim, device=p.device)  # (N, z_dim)
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         with torch.set_grad_enabled(keep_fake):
             fake = p.G_train(z, c)  # (N, *img_shape)
@@ -186,7 +185,7 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     total = d_loss
     for reg in p.regs:
         if reg.due(p.d_steps):
-            pen = reg.penalty(p.D_train, real, seen_fake, c, draw(p))
+            pen = reg.penalty(p.D_train, real, seen_fake, c, p.shared)
             stats.report(f"reg/{reg.name}", pen)
             total = total + pen
     p.d_steps += 1
@@ -211,7 +210,7 @@ def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[tor
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         if fake is None:
             n = c.shape[0] if c is not None else p.cfg.train.batch_size
-            fake = p.G_train(draw(p).randn(n, p.G.z_dim, device=p.device), c)
+            fake = p.G_train(p.shared.randn(n, p.G.z_dim, device=p.device), c)
         g_loss = p.loss.g_loss(p.D(for_d(p, fake), c).float())
     if finite_or_skip(p, g_loss):
         p.g_opt.zero_grad(set_to_none=True)
