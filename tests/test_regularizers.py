@@ -48,3 +48,44 @@ def test_weight_clip():
 
 def test_no_regularizers_by_default():
     assert build_regularizers(LossConfig()) == []
+
+
+class FixedClassifier(torch.nn.Module):
+    """classify=True returns fixed logits; the adversarial output is unused by ACGAN's term."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.as_tensor(logits, dtype=torch.float32))
+
+    def forward(self, x, c=None, classify=False):
+        assert classify
+        return self.logits.expand(x.shape[0], -1) + 0 * x.flatten(1).sum(1, keepdim=True)
+
+
+def test_acgan_exact_values_for_d_and_g():
+    (ac,) = build_regularizers(LossConfig(acgan=0.5))
+    D = FixedClassifier([0.0, 0.0, 0.0, 0.0])  # uniform over 4 classes: CE = log 4 for any label
+    real, fake, c = torch.randn(3, 2), torch.randn(3, 2, requires_grad=True), torch.tensor([0, 1, 3])
+    log4 = torch.log(torch.tensor(4.0))
+    assert_close(ac.penalty(D, real, fake, c), 0.5 * 2 * log4)
+    assert_close(ac.g_penalty(D, fake, c), 0.5 * log4)
+    D2 = FixedClassifier([2.0, 0.0, 0.0, 0.0])  # CE of label 0 = -log(e^2 / (e^2 + 3))
+    ce0 = -torch.log(torch.exp(torch.tensor(2.0)) / (torch.exp(torch.tensor(2.0)) + 3))
+    assert_close(ac.g_penalty(D2, fake[:1], c[:1]), 0.5 * ce0)
+
+
+def test_acgan_d_term_does_not_reach_g_but_g_term_does():
+    (ac,) = build_regularizers(LossConfig(acgan=1.0))
+    D = torch.nn.Linear(2, 3)
+    D_cls = lambda x, c=None, classify=False: D(x)  # noqa: E731
+    fake = torch.randn(4, 2, requires_grad=True)
+    c = torch.tensor([0, 1, 2, 0])
+    ac.penalty(D_cls, torch.randn(4, 2), fake, c).backward()
+    assert fake.grad is None and D.weight.grad is not None
+    ac.g_penalty(D_cls, fake, c).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+def test_other_regularizers_add_nothing_to_g():
+    for cfg in (LossConfig(gp=1.0), LossConfig(r1=1.0), LossConfig(clip=0.1)):
+        assert all(r.g_penalty(None, torch.randn(2, 2), None) is None for r in build_regularizers(cfg))

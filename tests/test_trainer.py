@@ -163,3 +163,43 @@ def test_amp_bf16_falls_back_with_a_warning_without_native_bf16(make_cfg, monkey
             run = train(cfg, quiet=True)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 2 and all(isinstance(rows[-1][k], float) for k in ("loss/d", "loss/g"))
+
+
+def test_default_is_conditional_on_labelled_data_only(make_cfg, tmp_path):
+    """model.conditional=auto: class labels in when the data has them (digits), unconditional without
+    (a flat folder of images)."""
+    from PIL import Image
+    from gankit.trainer import build_parts
+    labelled = build_parts(make_cfg("dcgan", "data.name=digits"))
+    assert labelled.G.c_dim == 10 and labelled.meta["c_dim"] == 10
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(4):
+        Image.fromarray((torch.rand(8, 8) * 255).byte().numpy(), "L").save(flat / f"{i}.png")
+    unlabelled = ["data.name=folder", f"data.root={flat}", "data.resolution=8", "train.batch_size=4"]
+    assert build_parts(make_cfg("dcgan", *unlabelled)).G.c_dim == 0
+    with pytest.raises(GankitError, match="no labels"):
+        build_parts(make_cfg("dcgan", *unlabelled, "model.conditional=true"))
+    with pytest.raises(GankitError, match="conditional: 'maybe' is not allowed"):
+        make_cfg("dcgan", "model.conditional=maybe")
+
+
+def test_pacgan_packing_trains_and_d_sees_packs(make_cfg):
+    from gankit.nets.layers import Packed
+    from gankit.trainer import build_parts
+    p = build_parts(make_cfg("ring8", "train.pack=4"))
+    assert isinstance(p.D, Packed) and p.D(torch.randn(8, 2)).shape == (2,)
+    run = train(make_cfg("ring8", "train.pack=4", "loss.r1=1.0", steps=3), quiet=True)
+    assert len((run / "stats.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(GankitError, match="multiple of train.pack"):
+        make_cfg("ring8", "train.pack=3")
+    with pytest.raises(GankitError, match="unconditional"):
+        build_parts(make_cfg("dcgan", "data.name=digits", "train.pack=2"))
+
+
+def test_acgan_trains_both_nets_through_the_class_term(make_cfg):
+    run = train(make_cfg("acgan", "data.name=digits", "train.batch_size=16", *SMALL["dcgan"], steps=2), quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all(r["reg/acgan"] > 0 and r["reg_g/acgan"] > 0 for r in rows)
+    with pytest.raises(GankitError, match="auxiliary classifier"):
+        train(make_cfg("dcgan", "data.name=digits", "loss.acgan=1.0"), quiet=True)

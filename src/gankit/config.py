@@ -33,7 +33,8 @@ class DataConfig:
 class ModelConfig:
     family: str = "dcgan"       # registered family (see `gankit.nets.FAMILIES`)
     z_dim: int = 100
-    conditional: bool = False   # feed class labels to G and D (c_dim = number of classes of the data)
+    conditional: Literal[False, True, "auto"] = False  # class labels into G and D (c_dim = the data's classes);
+    #                                                 auto: when the data set has labels, else unconditional
     args: Dict[str, Any] = field(default_factory=dict)  # the family builder's keyword arguments
 
 
@@ -44,6 +45,7 @@ class LossConfig:
     r1: float = 0.0             # R1 penalty weight gamma on D (Mescheder et al. 2018)
     r1_every: int = 1           # lazy R1: apply every k D steps, scaled by k (StyleGAN2: 16)
     clip: float = 0.0           # WGAN weight clipping of D's parameters to [-clip, clip] (Arjovsky: 0.01)
+    acgan: float = 0.0          # ACGAN auxiliary class loss weight (Odena et al. 2017; needs d_cond=aux)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class TrainConfig:
     sync_bn: bool = False       # torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     compile: bool = False       # torch.compile G and D for training (graphs that fail to compile run eagerly)
     augment: str = ""           # DiffAugment policy for everything D sees, e.g. "color,translation,cutout"
+    pack: int = 1               # PacGAN: D judges packs of this many samples (Lin et al. 2018); 1 = off
+    lr_warmup: int = 0          # linear learning-rate warm-up over this many G steps (0 = none)
+    lr_decay: Literal["none", "linear", "cosine"] = "none"  # after warm-up, decay to 0 at train.steps
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,10 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value not in choices:
-            raise GankitError(f"{key}: '{value}' is not allowed{did_you_mean(str(value), list(choices))}; "
-                              f"choose from {', '.join(choices)}")
+        if not any(value == ch and type(value) is type(ch) for ch in choices):  # True is not 1
+            names = [str(ch).lower() if isinstance(ch, bool) else ch for ch in choices]
+            raise GankitError(f"{key}: '{value}' is not allowed{did_you_mean(str(value), names)}; "
+                              f"choose from {', '.join(names)}")
         return value
     if origin in (dict, Dict) or tp is dict:
         if not isinstance(value, dict):
@@ -226,7 +232,7 @@ def validate(cfg: Config) -> None:
     positive = {"train.steps": t.steps, "train.batch_size": t.batch_size, "train.n_critic": t.n_critic,
                 "train.log_every": t.log_every, "train.sample_every": t.sample_every,
                 "train.ckpt_every": t.ckpt_every, "model.z_dim": cfg.model.z_dim,
-                "loss.r1_every": cfg.loss.r1_every}
+                "loss.r1_every": cfg.loss.r1_every, "train.pack": t.pack}
     for key, v in positive.items():
         if v <= 0:
             raise GankitError(f"{key} must be positive, got {v}")
@@ -234,9 +240,12 @@ def validate(cfg: Config) -> None:
         if not v > 0:
             raise GankitError(f"{key} must be positive, got {v}")
     for key, v in {"train.eval_every": t.eval_every, "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
-                   "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes}.items():
+                   "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes, "loss.acgan": cfg.loss.acgan,
+                   "train.lr_warmup": t.lr_warmup}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
+    if t.batch_size % t.pack:
+        raise GankitError(f"train.batch_size={t.batch_size} must be a multiple of train.pack={t.pack}")
     if t.eval_n < 2:
         raise GankitError(f"train.eval_n must be at least 2, got {t.eval_n}")
     if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):

@@ -1,7 +1,8 @@
 """Constraints on D: penalties added to D's loss, and weight clipping applied after D's update.
 
 A regularizer is data: the weight and interval come from the config, and the trainer only calls
-``penalty(D, real, fake, c, noise)`` on the D steps where ``due(d_step)`` holds, then ``after_step(D)``.
+``penalty(D, real, fake, c, noise)`` on the D steps where ``due(d_step)`` holds, then ``after_step(D)``,
+and adds ``g_penalty(D, fake, c)`` to G's loss in every G step (zero unless a term also trains G).
 ``noise`` (optional) draws random numbers: the trainer passes the shared stream of distributed.SharedNoise.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from gankit.config import LossConfig
 
@@ -36,6 +38,9 @@ class Regularizer:
 
     def penalty(self, D: nn.Module, real: Tensor, fake: Tensor, c: Optional[Tensor], noise=None) -> Tensor:
         return real.new_zeros(())
+
+    def g_penalty(self, D: nn.Module, fake: Tensor, c: Optional[Tensor]) -> Optional[Tensor]:
+        return None
 
     def after_step(self, D: nn.Module) -> None:
         pass
@@ -68,6 +73,19 @@ class WeightClip(Regularizer):
             p.clamp_(-self.weight, self.weight)
 
 
+class ACGAN(Regularizer):
+    """ACGAN's auxiliary classifier (Odena et al. 2017): D also predicts the class, from the same features.
+    D step: weight * [CE(D_cls(x_real), c) + CE(D_cls(G(z, c)), c)]; G step: weight * CE(D_cls(G(z, c)), c),
+    so G is paid for samples that are recognisably of their class. D must answer ``classify=True``."""
+
+    def penalty(self, D, real, fake, c, noise=None):
+        return self.weight * (F.cross_entropy(D(real, c, classify=True).float(), c)
+                              + F.cross_entropy(D(fake.detach(), c, classify=True).float(), c))
+
+    def g_penalty(self, D, fake, c):
+        return self.weight * F.cross_entropy(D(fake, c, classify=True).float(), c)
+
+
 def build_regularizers(cfg: LossConfig) -> List[Regularizer]:
     regs: List[Regularizer] = []
     if cfg.gp:
@@ -76,4 +94,6 @@ def build_regularizers(cfg: LossConfig) -> List[Regularizer]:
         regs.append(R1("r1", cfg.r1, cfg.r1_every))
     if cfg.clip:
         regs.append(WeightClip("clip", cfg.clip))
+    if cfg.acgan:
+        regs.append(ACGAN("acgan", cfg.acgan))
     return regs

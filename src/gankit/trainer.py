@@ -29,9 +29,11 @@ from gankit.config import Config
 from gankit.data import Batches, Dataset, build_dataset
 from gankit.distributed import SharedNoise, World
 from gankit.losses import LOSSES, Loss
+from gankit.nets.layers import Packed, packed_shape
 from gankit.registry import GankitError
 from gankit.regularizers import Regularizer, build_regularizers
 from gankit.rundir import evaluate_now, finish, open_run, refresh, restore, save_checkpoint, save_pictures
+from gankit.schedule import lr_scale, set_lr
 from gankit.stats import Stats
 
 
@@ -112,16 +114,16 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     loss = LOSSES.get(cfg.loss.name)
     nets.FAMILIES.get(cfg.model.family)  # fail on a bad name before loading any data
     ds = ds or build_dataset(cfg.data)
-    if cfg.model.conditional and not ds.num_classes:
+    if cfg.model.conditional is True and not ds.num_classes:
         raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
-    c_dim = ds.num_classes if cfg.model.conditional else 0
+    c_dim = ds.num_classes if cfg.model.conditional else 0  # "auto": the data's classes, 0 without labels
     augment = DiffAugment(cfg.train.augment) if cfg.train.augment else None
     if augment is not None and not ds.is_image:
         raise GankitError(f"train.augment works on images; '{ds.name}' is not images")
     if cfg.train.eval_every and ds.is_image and ds.c is None:
         raise GankitError(f"train.eval_every needs a labelled data set for its classifier features; "
                           f"'{ds.name}' has no labels")
-    G, D = nets.build(cfg.model.family, ds.img_shape, c_dim, cfg.model.z_dim, cfg.model.args)
+    G, D = build_nets(cfg, ds, c_dim)
     G, D = G.to(device), D.to(device)
     if cfg.train.channels_last and ds.is_image:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -141,6 +143,21 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
                  resolve_amp(cfg.train.amp, device), ema_beta, world, augment, G, D, meta=meta)
     p.shared = SharedNoise(p.noise, world)  # the same generator object: restore() keeps it in step
     return p
+
+
+def build_nets(cfg: Config, ds: Dataset, c_dim: int):
+    """G and D of the config's family; with train.pack > 1, D judges packs (PacGAN); loss.acgan needs a D
+    with an auxiliary classifier."""
+    m, pack = cfg.model, cfg.train.pack
+    G, D = nets.build(m.family, ds.img_shape, c_dim, m.z_dim, m.args)
+    if pack > 1:
+        if c_dim:
+            raise GankitError("train.pack (PacGAN) is for unconditional models; set model.conditional=false")
+        D = Packed(nets.build(m.family, packed_shape(ds.img_shape, pack), 0, m.z_dim, m.args)[1], pack)
+    if cfg.loss.acgan and getattr(D, "aux", None) is None:
+        raise GankitError("loss.acgan needs a conditional model whose D has an auxiliary classifier: "
+                          "model.conditional=true model.args.d_cond=aux (family dcgan)")
+    return G, D
 
 
 def distribute(p: Parts) -> None:
@@ -211,7 +228,13 @@ def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[tor
         if fake is None:
             n = c.shape[0] if c is not None else p.cfg.train.batch_size
             fake = p.G_train(p.shared.randn(n, p.G.z_dim, device=p.device), c)
-        g_loss = p.loss.g_loss(p.D(for_d(p, fake), c).float())
+        seen = for_d(p, fake)
+        g_loss = p.loss.g_loss(p.D(seen, c).float())
+        for reg in p.regs:
+            extra = reg.g_penalty(p.D, seen, c)
+            if extra is not None:
+                stats.report(f"reg_g/{reg.name}", extra)
+                g_loss = g_loss + extra
     if finite_or_skip(p, g_loss):
         p.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -300,6 +323,8 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
     with sigterm_raises():
         try:
             for step in range(start + 1, t.steps + 1):
+                if t.lr_warmup or t.lr_decay != "none":
+                    set_lr((p.g_opt, p.d_opt), (t.lr_g, t.lr_d), lr_scale(step, t))
                 fake = None
                 for i in range(t.n_critic):
                     real, c = next(p.batches)

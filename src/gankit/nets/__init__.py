@@ -3,7 +3,8 @@
 The seams every family keeps (checked by the contract tests over `FAMILIES`):
 - ``G(z, c=None) -> x``: z (N, z_dim); c (N,) int64 class labels or None; x (N, *img_shape) in [-1, 1]
   (2D-point families may be unbounded). G has attributes ``z_dim``, ``c_dim``, ``img_shape``.
-- ``D(x, c=None) -> logits``: (N,) raw logits, higher = more real; no sigmoid inside.
+- ``D(x, c=None) -> logits``: (N,) raw logits, higher = more real; no sigmoid inside. A D built with an
+  auxiliary classifier (dcgan ``d_cond="aux"``) also answers ``D(x, c, classify=True) -> (N, c_dim)``.
 Nets know nothing about losses. ``img_shape`` and ``c_dim`` come from the data set, in one place: `build`.
 """
 from __future__ import annotations
@@ -42,4 +43,4 @@ def family_args(family: str) -> Dict[str, Any]:
 
 
 # Register the families (import for side effects).
-from gankit.nets import dcgan, keras_dcgan, mlp  # noqa: E402,F401
+from gankit.nets import dcgan, keras_dcgan, mlp, resnet  # noqa: E402,F401

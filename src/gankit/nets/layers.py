@@ -52,3 +52,66 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN): one extra feature map holding the mean
+    standard deviation of the features over groups of `group` samples, so D can see a batch's variety and
+    punish a collapsed G. (N, C, H, W) -> (N, C + 1, H, W); N must divide by the group (or be smaller)."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, ch, h, w = x.shape
+        g = min(self.group, n)
+        if n % g:
+            raise ValueError(f"minibatch std: batch {n} is not a multiple of the group size {g}")
+        y = x.float().view(g, n // g, ch, h, w)  # sample i is in group i % (n // g), as in ProGAN
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (n // g,)
+        y = y.to(x.dtype).repeat(g)[:, None, None, None].expand(n, 1, h, w)
+        return torch.cat([x, y], 1)
+
+
+class Packed(nn.Module):
+    """PacGAN packing (Lin et al. 2018): D judges `pack` samples at once, concatenated along channels
+    (images) or features (points). The inner D is built for the packed shape; (N, *shape) -> (N // pack,)."""
+
+    def __init__(self, D: nn.Module, pack: int):
+        super().__init__()
+        self.net, self.pack = D, pack
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        n = x.shape[0]
+        if n % self.pack:
+            raise ValueError(f"PacGAN: batch {n} is not a multiple of train.pack={self.pack}")
+        return self.net(x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:]), c)
+
+
+def packed_shape(img_shape, pack: int):
+    """The shape the inner D of `Packed` sees: channels (or point coordinates) times `pack`."""
+    return (img_shape[0] * pack, *img_shape[1:])
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are embeddings of the class (de Vries et al. 2017; Miyato & Koyama
+    2018); plain BatchNorm when c_dim == 0. Scale starts at 1 and shift at 0 for every class."""
+
+    def __init__(self, channels: int, c_dim: int):
+        super().__init__()
+        self.c_dim = c_dim
+        self.bn = nn.BatchNorm2d(channels, affine=c_dim == 0)
+        if c_dim:
+            self.gain = nn.Embedding(c_dim, channels)
+            self.bias = nn.Embedding(c_dim, channels)
+            nn.init.ones_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
+        h = self.bn(x)
+        if not self.c_dim:
+            return h
+        if c is None:
+            raise ValueError("this generator is conditional: pass class labels c")
+        return h * self.gain(c)[:, :, None, None] + self.bias(c)[:, :, None, None]
