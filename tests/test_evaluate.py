@@ -52,7 +52,7 @@ def test_eval_command_writes_eval_json(cache, tmp_path, capsys, monkeypatch):
     for key in ["fid", "kid", "kid_std", "is", "precision", "recall", "density", "coverage", "classes", "class_kl"]:
         assert key in result
     assert result["fid"] > 5  # two G steps make noise, far from digits
-    assert "cond_acc" not in result  # unconditional
+    assert 0 <= result["cond_acc"] <= 1  # the default recipe is class-conditional on labelled data
     import torch_fidelity.feature_extractor_inceptionv3 as fidelity
 
     def offline(*args, **kwargs):
