@@ -97,3 +97,13 @@ def test_dcgan_aux_classifier_head():
         plain(x, c, classify=True)
     with pytest.raises(Exception, match="d_cond"):
         build("dcgan", (1, 28, 28), 10, 8, {"d_cond": "both"})
+
+
+def test_dcgan_minibatch_std_adds_one_feature_map_before_the_head():
+    _, D = build("dcgan", (1, 28, 28), 0, 8, {"d_width": 8, "d_mbstd": 4})
+    assert D.head.in_channels == 16 + 1  # widths 8 -> 16 at 28x28, plus the std map
+    x = torch.randn(8, 1, 28, 28, requires_grad=True)
+    D(x).sum().backward()
+    assert D(x).shape == (8,) and x.grad.abs().sum() > 0
+    collapsed = x[:1].detach().expand(8, 1, 28, 28)
+    assert D.mbstd(D.body(collapsed))[:, -1].abs().max() < 1e-3

@@ -239,8 +239,9 @@ def validate(cfg: Config) -> None:
     for key, v in {"train.lr_g": t.lr_g, "train.lr_d": t.lr_d}.items():
         if not v > 0:
             raise GankitError(f"{key} must be positive, got {v}")
-    for key, v in {"train.eval_every": t.eval_every, "loss.gp": cfg.loss.gp, "loss.r1": cfg.loss.r1, "loss.clip": cfg.loss.clip,
-                   "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes, "loss.acgan": cfg.loss.acgan,
+    loss = cfg.loss
+    for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.clip": loss.clip,
+                   "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes,
                    "train.lr_warmup": t.lr_warmup}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
