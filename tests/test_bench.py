@@ -16,3 +16,18 @@ def test_stacked_mnist_report_puts_kl_beside_published():
     table = report({"stacked-mnist": rows})
     assert "| stacked-mnist | gankit `stacked-mnist` (2 seeds) | 995.00 ± 7.07 | n/a | 0.075 ± 0.035 | 6 |" in table
     assert "PacDCGAN2" in table and "| 1000.0 | n/a | 0.06 |" in table
+
+
+def test_bench_command_takes_overrides_after_its_options(tmp_path, monkeypatch, capsys):
+    """`gankit bench toy2d --seeds 1 --out DIR key=value`: the overrides reach every run."""
+    import gankit.bench
+    from gankit.cli import main
+    seen = {}
+
+    def fake_run(name, seeds, out, overrides):
+        seen.update(name=name, seeds=seeds, out=out, overrides=overrides)
+        return {"ring8": [{"modes": 8, "hq": 0.9, "kl": 0.01, "seconds": 1.0}]}
+    monkeypatch.setattr(gankit.bench, "run", fake_run)
+    assert main(["bench", "toy2d", "--seeds", "1", "--out", str(tmp_path), "train.steps=7", "train.pack=2"]) == 0
+    assert seen == {"name": "toy2d", "seeds": 1, "out": str(tmp_path), "overrides": ["train.steps=7", "train.pack=2"]}
+    assert "gankit `ring8`" in capsys.readouterr().out

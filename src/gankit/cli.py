@@ -156,10 +156,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
-    if extra:  # overrides may come after options: `gankit train --recipe x train.steps=5`
-        if args.cmd != "train" or any(x.startswith("-") for x in extra):
+    if extra:  # overrides may come after options: `gankit train --recipe x train.steps=5`, same for bench
+        if args.cmd not in ("train", "bench") or any(x.startswith("-") for x in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.items += extra
+        if args.cmd == "train":
+            args.items += extra
+        else:
+            args.overrides += extra
     try:
         return args.fn(args)
     except GankitError as e:
