@@ -2,13 +2,15 @@ from gankit.bench import report, run
 
 
 def test_toy2d_bench_runs_seeds_and_reports_beside_published(tmp_path):
-    res = run("toy2d", seeds=2, recipes=["ring8"], out=str(tmp_path),
+    res = run("toy2d", seeds=2, recipes=["ring8"], out=str(tmp_path), drs=True,
               overrides=["train.steps=20", "train.log_every=10", "train.sample_every=100", "train.ckpt_every=100"])
-    assert len(res["ring8"]) == 2
-    for r in res["ring8"]:
+    assert list(res) == ["ring8", "ring8 +DRS"] and len(res["ring8"]) == len(res["ring8 +DRS"]) == 2
+    for r in res["ring8"] + res["ring8 +DRS"]:
         assert 0 <= r["modes"] <= 8 and 0 <= r["hq"] <= 1
-    table = report(res)
-    assert "gankit `ring8` (2 seeds)" in table and "GDPP" in table
+    assert all(0 < r["acceptance"] <= 1 for r in res["ring8 +DRS"])
+    table = report(res).splitlines()
+    assert "gankit `ring8` (2 seeds)" in table[2] and "gankit `ring8` + DRS (2 seeds)" in table[3]
+    assert "GDPP" in table[4]  # published numbers follow both gankit rows
 
 
 def test_stacked_mnist_report_puts_kl_beside_published():
@@ -24,10 +26,11 @@ def test_bench_command_takes_overrides_after_its_options(tmp_path, monkeypatch, 
     from gankit.cli import main
     seen = {}
 
-    def fake_run(name, seeds, out, overrides):
-        seen.update(name=name, seeds=seeds, out=out, overrides=overrides)
+    def fake_run(name, seeds, out, overrides, drs):
+        seen.update(name=name, seeds=seeds, out=out, overrides=overrides, drs=drs)
         return {"ring8": [{"modes": 8, "hq": 0.9, "kl": 0.01, "seconds": 1.0}]}
     monkeypatch.setattr(gankit.bench, "run", fake_run)
     assert main(["bench", "toy2d", "--seeds", "1", "--out", str(tmp_path), "train.steps=7", "train.pack=2"]) == 0
-    assert seen == {"name": "toy2d", "seeds": 1, "out": str(tmp_path), "overrides": ["train.steps=7", "train.pack=2"]}
+    assert seen == {"name": "toy2d", "seeds": 1, "out": str(tmp_path), "overrides": ["train.steps=7", "train.pack=2"],
+                    "drs": False}
     assert "gankit `ring8`" in capsys.readouterr().out

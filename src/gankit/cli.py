@@ -55,7 +55,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
     if a.n <= 0:
         raise GankitError(f"--n must be positive, got {a.n}")
     G = _load_g(a)
-    out = save_samples(sample(G, a.n, seed=a.seed, c=a.cls), Path(a.out), a.format)
+    if a.drs:
+        from gankit.loading import load_discriminator
+        from gankit.rejection import drs_sample
+        x, info = drs_sample(G, load_discriminator(Path(a.run), a.device), a.n, a.seed, a.cls, a.drs_shift)
+        print(f"DRS: kept {100 * info['acceptance']:.1f}% of {info['draws']} draws")
+    else:
+        x = sample(G, a.n, seed=a.seed, c=a.cls)
+    out = save_samples(x, Path(a.out), a.format)
     print(f"{a.n} samples -> {out}")
     return 0
 
@@ -77,7 +84,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if a.n <= 1:
         raise GankitError(f"--n must be at least 2, got {a.n}")
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
-                          a.features, a.ema, inception_weights=a.inception_weights)
+                          a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
+                          drs_shift=a.drs_shift)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -88,7 +96,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from gankit.bench import report, run
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides)))
+    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs)))
     return 0
 
 
@@ -101,6 +109,14 @@ def cmd_recipes(a: argparse.Namespace) -> int:
             print(f"{'':18s} family={cfg.model.family} loss={cfg.loss.name} data={cfg.data.name} "
                   f"steps={cfg.train.steps} batch={cfg.train.batch_size}")
     return 0
+
+
+def add_drs(p: argparse.ArgumentParser, shift: bool = True) -> None:
+    p.add_argument("--drs", action="store_true",
+                   help="discriminator rejection sampling (Azadi et al. 2019): keep samples by D's density ratio")
+    if shift:
+        p.add_argument("--drs-shift", type=float, metavar="Q",
+                       help="DRS: shift F by its Q quantile per batch to accept more (paper: 0.95); default none")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
         if name == "sample":
             s.add_argument("--n", type=int, default=64)
             s.add_argument("--format", choices=["png", "png-dir", "npy"], default="png")
+            add_drs(s)
         else:
             s.add_argument("--rows", type=int, default=8)
             s.add_argument("--steps", type=int, default=10)
@@ -140,11 +157,13 @@ def parser() -> argparse.ArgumentParser:
                    help="Inception-v3 FID weights file (weights-inception-2015-12-05-6726825d.pth) for offline use")
     e.add_argument("--n", type=int, default=10000, help="generated samples")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    add_drs(e)
     e.set_defaults(fn=cmd_eval)
     b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
     b.add_argument("name", choices=["toy2d", "stacked-mnist"])
     b.add_argument("--seeds", type=int, default=5)
     b.add_argument("--out", default="runs-bench")
+    add_drs(b, shift=False)
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)
     r = sub.add_parser("recipes", help="list the recipes")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -52,20 +52,23 @@ def real_features(extractor, ds: Dataset) -> tuple:
 
 def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] = METRICS,
              features: str = "classifier", seed: int = 123, quiet: bool = True,
-             inception_weights: Optional[str] = None) -> Dict[str, float]:
-    """Metrics of G against `ds`. 2D mixtures and Stacked MNIST get their mode protocols instead."""
+             inception_weights: Optional[str] = None,
+             sampler: Optional[Callable[[int, int], torch.Tensor]] = None) -> Dict[str, float]:
+    """Metrics of G against `ds`. 2D mixtures and Stacked MNIST get their mode protocols instead.
+    `sampler(n, seed)` draws the samples (default `sample(G, n, seed)`; e.g. DRS, see rejection.py)."""
+    sampler = sampler or (lambda n_, seed_: sample(G, n_, seed_))
     if not ds.is_image:
         if ds.name not in MIXTURES:
             raise GankitError(f"no metrics for 2D data set '{ds.name}'")
         means_fn, std = MIXTURES[ds.name]
-        return mode_stats(sample(G, N_SAMPLES, seed), means_fn(), std)
+        return mode_stats(sampler(N_SAMPLES, seed), means_fn(), std)
     if ds.name == "stacked-mnist":
-        return stacked_modes(sample(G, N_STACKED, seed), quiet)
+        return stacked_modes(sampler(N_STACKED, seed), quiet)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
     ext = get_extractor(features, ds, inception_weights, quiet)
-    x = sample(G, n, seed)
+    x = sampler(n, seed)
     real_f, _ = real_features(ext, ds)
     fake_f, fake_logits = ext(x)
     out: Dict[str, float] = {}
@@ -103,16 +106,34 @@ def real_vs_real(ds: Dataset, metrics: Sequence[str] = ("fid", "kid", "pr", "dc"
 
 def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "classifier",
                  ema: bool = True, data: Optional[DataConfig] = None,
-                 inception_weights: Optional[str] = None) -> Dict[str, float]:
-    """Evaluate a run directory / checkpoint / export; writes eval.json into a run directory."""
-    from gankit.loading import load_generator
+                 inception_weights: Optional[str] = None, drs: bool = False,
+                 drs_shift: Optional[float] = None) -> Dict[str, float]:
+    """Evaluate a run directory / checkpoint / export; writes eval.json (eval-drs.json with `drs`:
+    samples by discriminator rejection, see rejection.py) into a run directory."""
+    from gankit.loading import load_discriminator, load_generator
     G = load_generator(Path(path), ema=ema)
     data = data or from_dict(DataConfig, _run_data(Path(path)), "data.")
+    sampler = drs_sampler(G, load_discriminator(Path(path)), drs_shift) if drs else None
     result = evaluate(G, build_dataset(data), n, metrics, features, quiet=False,
-                      inception_weights=inception_weights)
+                      inception_weights=inception_weights, sampler=sampler)
+    if drs:
+        result.update(drs_acceptance=sampler.acceptance)
     if Path(path).is_dir():
-        (Path(path) / "eval.json").write_text(json.dumps(result, indent=2))
+        (Path(path) / ("eval-drs.json" if drs else "eval.json")).write_text(json.dumps(result, indent=2))
     return result
+
+
+def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
+    """A `sampler` for `evaluate` that draws by DRS; its `acceptance` attribute holds the last rate."""
+    from gankit.rejection import check, drs_sample
+    check(D)
+
+    def sampler(n: int, seed: int) -> torch.Tensor:
+        x, info = drs_sample(G, D, n, seed, shift=shift)
+        sampler.acceptance = info["acceptance"]
+        return x
+    sampler.acceptance = float("nan")
+    return sampler
 
 
 def _run_data(path: Path) -> dict:

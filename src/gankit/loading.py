@@ -40,3 +40,22 @@ def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Modu
         checkpoint.load_state(G, weights, "G")
     G.meta = meta if path.suffix == ".safetensors" else state["meta"]
     return G.to(torch.device(device)).eval().requires_grad_(False)
+
+
+def load_discriminator(path: Path, device: str = "cpu") -> nn.Module:
+    """D of a run directory or checkpoint (exports hold G only), as trained; with its run's config in
+    `D.config` (the loss and PacGAN packing decide whether D's logit can be read as a density ratio)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if path.suffix != ".pt":
+        raise GankitError(f"{path}: D lives in the run's checkpoints (checkpoints/last.pt); exports hold G only")
+    state = checkpoint.load(path)
+    meta = state["meta"]
+    _, D = nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
+    if state["config"]["train"].get("pack", 1) > 1:
+        raise GankitError(f"{path}: this D judges packs of {state['config']['train']['pack']} samples "
+                          f"(PacGAN), not single samples")
+    checkpoint.load_state(D, state["D"], "D")
+    D.config = state["config"]
+    return D.to(torch.device(device)).eval().requires_grad_(False)
