@@ -49,6 +49,7 @@ def assert_same_weights(a, b, atol):
 @pytest.mark.parametrize("recipe,over", [
     ("dcgan", ["model.args.d_norm=batch"]),                                   # BatchNorm in G and D
     ("wgan-gp", ["model.args.g_batch_norm=false", "train.n_critic=2"]),       # gradient penalty, double backward
+    ("dcgan", ["model.conditional=false", "train.pack=2"]),                   # PacGAN: D judges packs per rank
 ])
 def test_two_processes_equal_one_process_on_the_global_batch(tmp_path, monkeypatch, recipe, over):
     steps = ["train.steps=4", "train.ckpt_every=1000", *TINY, *over]

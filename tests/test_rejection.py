@@ -42,9 +42,9 @@ class RatioD(nn.Module):
 
 
 def test_accept_prob_is_the_density_ratio_over_its_max_without_shift():
-    logits = torch.tensor([2.0, 2.0 + math.log(0.25), 2.0 + math.log(0.5), -10.0])
+    logits = torch.tensor([2.0, 2.0 + math.log(0.25), 2.0 + math.log(0.5), -10.0, 5.0])
     p = accept_prob(logits, max_logit=2.0)
-    assert torch.allclose(p, torch.tensor([1.0, 0.25, 0.5, math.exp(-12.0)]), atol=1e-5)
+    assert torch.allclose(p, torch.tensor([1.0, 0.25, 0.5, math.exp(-12.0), 1.0]), atol=1e-5)  # above max: kept
 
 
 def test_accept_prob_shift_puts_that_quantile_at_one_half():

@@ -203,3 +203,5 @@ def test_acgan_trains_both_nets_through_the_class_term(make_cfg):
     assert all(r["reg/acgan"] > 0 and r["reg_g/acgan"] > 0 for r in rows)
     with pytest.raises(GankitError, match="auxiliary classifier"):
         train(make_cfg("dcgan", "data.name=digits", "loss.acgan=1.0"), quiet=True)
+    with pytest.raises(GankitError, match="only loss.acgan trains"):  # a class head nothing trains
+        train(make_cfg("acgan", "data.name=digits", "loss.acgan=0"), quiet=True)

@@ -157,6 +157,9 @@ def build_nets(cfg: Config, ds: Dataset, c_dim: int):
     if cfg.loss.acgan and getattr(D, "aux", None) is None:
         raise GankitError("loss.acgan needs a conditional model whose D has an auxiliary classifier: "
                           "model.conditional=true model.args.d_cond=aux (family dcgan)")
+    if not cfg.loss.acgan and getattr(D, "aux", None) is not None:  # an untrained head (and DDP refuses it)
+        raise GankitError("model.args.d_cond=aux gives D a class head that only loss.acgan trains; "
+                          "set loss.acgan (e.g. 1.0) or d_cond=projection")
     return G, D
 
 
