@@ -11,9 +11,9 @@ from gankit import checkpoint, nets
 from gankit.registry import GankitError
 
 
-def _build_g(meta: dict) -> nn.Module:
-    G, _ = nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
-    return G
+def _build(meta: dict):
+    """(G, D) of the family and arguments a run recorded."""
+    return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
 
 
 def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Module:
@@ -31,11 +31,11 @@ def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Modu
             raise GankitError(f"{path} holds neither generator.safetensors nor checkpoints/last.pt")
     if path.suffix == ".safetensors":
         meta, tensors = checkpoint.read_generator(path)
-        G = _build_g(meta)
+        G, _ = _build(meta)
         checkpoint.load_state(G, tensors, "G")
     else:
         state = checkpoint.load(path)
-        G = _build_g(state["meta"])
+        G, _ = _build(state["meta"])
         weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
         checkpoint.load_state(G, weights, "G")
     G.meta = meta if path.suffix == ".safetensors" else state["meta"]
@@ -51,8 +51,7 @@ def load_discriminator(path: Path, device: str = "cpu") -> nn.Module:
     if path.suffix != ".pt":
         raise GankitError(f"{path}: D lives in the run's checkpoints (checkpoints/last.pt); exports hold G only")
     state = checkpoint.load(path)
-    meta = state["meta"]
-    _, D = nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
+    _, D = _build(state["meta"])
     if state["config"]["train"].get("pack", 1) > 1:
         raise GankitError(f"{path}: this D judges packs of {state['config']['train']['pack']} samples "
                           f"(PacGAN), not single samples")
