@@ -49,6 +49,7 @@ def assert_same_weights(a, b, atol):
         total = sum(v.numel() for v in params.values())
         assert sum(far.values()) <= total // 10_000, f"{net}: elements beyond {atol}: {far}"
 
+
 @pytest.mark.parametrize("recipe,over", [
     ("dcgan", ["model.args.d_norm=batch"]),                                   # BatchNorm in G and D
     ("wgan-gp", ["model.args.g_batch_norm=false", "train.n_critic=2"]),       # gradient penalty, double backward
