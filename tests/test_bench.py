@@ -20,17 +20,23 @@ def test_stacked_mnist_report_puts_kl_beside_published():
     assert "PacDCGAN2" in table and "| 1000.0 | n/a | 0.06 |" in table
 
 
+def test_report_names_the_refit_of_d_in_the_drs_row():
+    row = [{"modes": 25, "hq": 0.9, "kl": 0.01, "seconds": 1.0}]
+    table = report({"grid25": row, "grid25 +DRS, D refit 2000 steps": row}).splitlines()
+    assert "gankit `grid25` + DRS, D refit 2000 steps (1 seeds)" in table[3] and "GDPP" in table[4]
+
+
 def test_bench_command_takes_overrides_after_its_options(tmp_path, monkeypatch, capsys):
     """`gankit bench toy2d --seeds 1 --out DIR key=value`: the overrides reach every run."""
     import gankit.bench
     from gankit.cli import main
     seen = {}
 
-    def fake_run(name, seeds, out, overrides, drs):
-        seen.update(name=name, seeds=seeds, out=out, overrides=overrides, drs=drs)
+    def fake_run(name, seeds, out, overrides, drs, drs_refit):
+        seen.update(name=name, seeds=seeds, out=out, overrides=overrides, drs=drs, drs_refit=drs_refit)
         return {"ring8": [{"modes": 8, "hq": 0.9, "kl": 0.01, "seconds": 1.0}]}
     monkeypatch.setattr(gankit.bench, "run", fake_run)
     assert main(["bench", "toy2d", "--seeds", "1", "--out", str(tmp_path), "train.steps=7", "train.pack=2"]) == 0
     assert seen == {"name": "toy2d", "seeds": 1, "out": str(tmp_path), "overrides": ["train.steps=7", "train.pack=2"],
-                    "drs": False}
+                    "drs": False, "drs_refit": 0}
     assert "gankit `ring8`" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """Discriminator rejection sampling (rejection.py): the acceptance rule, that it turns G's distribution into
-the one D's logit describes, labels kept per slot, and the refusals."""
+the one D's logit describes, labels kept per slot, the refusals, and refitting D to the density ratio."""
 import math
 
 import pytest
@@ -9,7 +9,8 @@ import torch.nn as nn
 from gankit.cli import main
 from gankit.loading import load_discriminator
 from gankit.registry import GankitError
-from gankit.rejection import accept_prob, drs_sample
+from gankit.data import Dataset
+from gankit.rejection import accept_prob, drs_sample, refit
 from gankit.trainer import train
 
 
@@ -39,6 +40,29 @@ class RatioD(nn.Module):
 
     def forward(self, x, c=None):
         return torch.where(x[:, 0] > 0, self.logit_plus, self.logit_minus)
+
+
+class LinearD(nn.Module):
+    """D whose logit is w[c] * x0 + b[c] (c = 0 when unconditional): it can represent the optimal logit of
+    any data on the two points of TwoPoints, per class. Starts at logit 0 with the given loss recorded."""
+
+    def __init__(self, classes=1, loss="hinge"):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.zeros(classes)), nn.Parameter(torch.zeros(classes))
+        self.config = {"loss": {"name": loss}}
+
+    def forward(self, x, c=None):
+        c = torch.zeros(len(x), dtype=torch.long) if c is None else c
+        return self.w[c] * x[:, 0] + self.b[c]
+
+
+def two_point_data(p_plus, n=20000):
+    """Data on (+1, k) / (-1, k) for class k, with P(+1 | k) = p_plus[k]."""
+    g = torch.Generator().manual_seed(0)
+    c = torch.arange(n) % len(p_plus)
+    sign = torch.where(torch.rand(n, generator=g) < torch.tensor(p_plus)[c], 1.0, -1.0)
+    x = torch.stack([sign, c.float() if len(p_plus) > 1 else torch.zeros(n)], 1)
+    return Dataset("two-points", x, c if len(p_plus) > 1 else None, len(p_plus) if len(p_plus) > 1 else 0)
 
 
 def test_accept_prob_is_the_density_ratio_over_its_max_without_shift():
@@ -106,3 +130,36 @@ def test_packed_discriminator_is_refused(make_cfg):
     run = train(make_cfg("ring8", "train.pack=2", steps=2), quiet=True)
     with pytest.raises(GankitError, match="packs"):
         load_discriminator(run)
+
+
+def test_refit_turns_any_d_into_the_log_density_ratio_and_leaves_the_original_alone():
+    G, D = TwoPoints(), LinearD(loss="hinge")
+    with pytest.raises(GankitError, match="--drs-refit"):
+        drs_sample(G, D, 10)  # a hinge D's logit is no density ratio
+    D2 = refit(G, D, two_point_data([0.8]), steps=300, batch=1024, lr=0.05)
+    logits = D2(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+    assert logits.tolist() == pytest.approx([math.log(0.8 / 0.5), math.log(0.2 / 0.5)], abs=0.05)
+    assert D.w.item() == D.b.item() == 0.0 and not D2.training and not any(p.requires_grad for p in D2.parameters())
+    x, _ = drs_sample(G, D2, 4000, seed=0, burn_in=1000, batch=1000)  # now accepted, and it samples the data
+    assert (x[:, 0] > 0).double().mean().item() == pytest.approx(0.8, abs=0.03)
+
+
+def test_refit_pairs_each_sample_with_its_label():
+    """Class 0 puts 90% on +1, class 1 30%: the refit logits must be each class's own ratio."""
+    G, D = TwoPoints(c_dim=2), LinearD(classes=2)
+    D2 = refit(G, D, two_point_data([0.9, 0.3]), steps=300, batch=1024, lr=0.05)
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 1.0], [-1.0, 1.0]])
+    want = [math.log(0.9 / 0.5), math.log(0.1 / 0.5), math.log(0.3 / 0.5), math.log(0.7 / 0.5)]
+    assert D2(x, torch.tensor([0, 0, 1, 1])).tolist() == pytest.approx(want, abs=0.07)
+    with pytest.raises(GankitError, match="positive"):
+        refit(G, D, two_point_data([0.9, 0.3]), steps=0)
+
+
+def test_drs_refit_through_eval_sample_and_a_hinge_run(make_cfg, tmp_path, capsys):
+    run = train(make_cfg("ring8", "loss.name=hinge", steps=20), quiet=True)
+    assert main(["eval", str(run), "--drs"]) == 2 and "--drs-refit" in capsys.readouterr().err
+    assert main(["eval", str(run), "--drs", "--drs-refit", "20"]) == 0
+    assert '"drs_refit": 20' in (run / "eval-drs.json").read_text()
+    assert main(["sample", str(run), "--drs", "--drs-refit", "20", "--n", "50", "--format", "npy",
+                 "--out", str(tmp_path / "s.npy")]) == 0
+    assert "DRS: kept" in capsys.readouterr().out

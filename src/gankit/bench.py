@@ -27,15 +27,14 @@ PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked M
 
 
 def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional[List[str]] = None,
-        recipes: Optional[List[str]] = None, drs: bool = False) -> Dict[str, List[dict]]:
+        recipes: Optional[List[str]] = None, drs: bool = False, drs_refit: int = 0) -> Dict[str, List[dict]]:
     """Train each recipe of `bench` with seeds 0..seeds-1 and evaluate it by the bench's protocol; with
     `drs` also evaluate the same run sampled by discriminator rejection (rejection.py), as "NAME +DRS"
-    (its seconds: training plus the rejection sampling)."""
+    (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps."""
     import gankit
     from gankit.config import load_config
     from gankit.data import build_dataset
-    from gankit.evaluate import drs_sampler, evaluate
-    from gankit.loading import load_discriminator
+    from gankit.evaluate import drs_sampler, evaluate, run_discriminator
     results: Dict[str, List[dict]] = {}
     for name in recipes or BENCHES[bench]:
         for seed in range(seeds):
@@ -48,10 +47,10 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
             _say(results, name, seed, r)
             if drs:
                 t_drs = time.perf_counter()
-                sampler = drs_sampler(G, load_discriminator(run_dir))
+                sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit))
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
                 r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance)
-                _say(results, f"{name} +DRS", seed, r_drs)
+                _say(results, f"{name} +DRS" + (f", D refit {drs_refit} steps" if drs_refit else ""), seed, r_drs)
     return results
 
 
@@ -73,7 +72,7 @@ def report(results: Dict[str, List[dict]]) -> str:
     for i, key in enumerate(names):
         rows, name = results[key], key.split(" ")[0]  # "grid25 +DRS" is data grid25
         hq = _ms([100 * r["hq"] for r in rows]) if "hq" in rows[0] else "n/a"
-        how = f"gankit `{name}`{' + DRS' if key != name else ''} ({len(rows)} seeds)"
+        how = f"gankit `{name}`{key[len(name):].replace(' +DRS', ' + DRS')} ({len(rows)} seeds)"
         lines.append(f"| {name} | {how} | {_ms([r['modes'] for r in rows])} | "
                      f"{hq} | {_ms([r['kl'] for r in rows], 3)} | {np.mean([r['seconds'] for r in rows]):.0f} |")
         if i + 1 < len(names) and names[i + 1].split(" ")[0] == name:

@@ -56,9 +56,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
         raise GankitError(f"--n must be positive, got {a.n}")
     G = _load_g(a)
     if a.drs:
-        from gankit.loading import load_discriminator
+        from gankit.evaluate import run_discriminator
         from gankit.rejection import drs_sample
-        x, info = drs_sample(G, load_discriminator(Path(a.run), a.device), a.n, a.seed, a.cls, a.drs_shift)
+        D = run_discriminator(Path(a.run), G, refit_steps=a.drs_refit, device=a.device)
+        x, info = drs_sample(G, D, a.n, a.seed, a.cls, a.drs_shift)
         print(f"DRS: kept {100 * info['acceptance']:.1f}% of {info['draws']} draws")
     else:
         x = sample(G, a.n, seed=a.seed, c=a.cls)
@@ -85,7 +86,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise GankitError(f"--n must be at least 2, got {a.n}")
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
                           a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
-                          drs_shift=a.drs_shift)
+                          drs_shift=a.drs_shift, drs_refit=a.drs_refit)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -96,7 +97,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from gankit.bench import report, run
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs)))
+    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit)))
     return 0
 
 
@@ -117,6 +118,10 @@ def add_drs(p: argparse.ArgumentParser, shift: bool = True) -> None:
     if shift:
         p.add_argument("--drs-shift", type=float, metavar="Q",
                        help="DRS: shift F by its Q quantile per batch to accept more (paper: 0.95); default none")
+    p.add_argument("--drs-refit", type=int, default=0, metavar="STEPS",
+                   help="DRS: first train a copy of D alone for STEPS more BCE steps against the sampled G, so "
+                        "its logit estimates log p_data/p_G (a D trained with R1, another loss or for the "
+                        "non-EMA G does not); default 0")
 
 
 def parser() -> argparse.ArgumentParser:

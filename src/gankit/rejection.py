@@ -13,15 +13,21 @@ One departure from the paper: it raises D~_M whenever a later draw has a larger 
 accepted outright and D~_M stays. Raising it chases D's extrapolation on rare off-data draws: on grid25
 seed 2 the running maximum drove the acceptance to 0.06% (2.5 million draws for 1,562 samples).
 
-D judges the G it was trained against; the EMA of G is close to it but not the same net.
+D judges the G it was trained against; the EMA of G is close to it but not the same net. And a D trained
+with a regulariser (R1, gradient penalty) or another loss is no density-ratio estimate. `refit` answers
+both: it trains a copy of D further, alone, with the BCE objective against the frozen G that will be
+sampled, which is the D the acceptance rule above assumes.
 """
 from __future__ import annotations
 
+import copy
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 
+from gankit.data import Dataset
+from gankit.losses import d_bce
 from gankit.registry import GankitError
 from gankit.sample import generate
 
@@ -40,11 +46,44 @@ def accept_prob(logits: torch.Tensor, max_logit: float, shift: Optional[float] =
 
 
 def check(D: nn.Module) -> None:
-    """D must come from a run whose loss makes its logit a log density ratio (see RATIO_LOSSES)."""
+    """D must come from a run whose loss makes its logit a log density ratio (see RATIO_LOSSES), or from
+    `refit`, which trains it with that loss."""
     loss = getattr(D, "config", {}).get("loss", {}).get("name")
-    if loss not in RATIO_LOSSES:
+    if loss not in RATIO_LOSSES and not getattr(D, "refit_steps", 0):
         raise GankitError(f"DRS reads D's logit as log p_data/p_G, which a D trained with "
-                          f"{' or '.join(RATIO_LOSSES)} estimates; this run used loss '{loss}'")
+                          f"{' or '.join(RATIO_LOSSES)} estimates; this run used loss '{loss}' "
+                          f"(refit D first: --drs-refit STEPS)")
+
+
+def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = 1024, lr: float = 1e-3,
+          seed: int = 0) -> nn.Module:
+    """A copy of D trained `steps` more Adam steps (betas 0.5, 0.999; lr decayed linearly to 0) on
+    `batch` real samples of `ds` and `batch` samples of the frozen G per step, with the BCE objective and
+    nothing else (no regulariser, no augmentation), so that its logit estimates log p_data / p_G for this
+    G. Conditional nets get the real labels and uniform fake labels. D itself is left as it was."""
+    if steps < 1 or batch < 1:
+        raise GankitError(f"refitting D needs positive steps and batch, got {steps} and {batch}")
+    if ds.img_shape != tuple(G.img_shape):
+        raise GankitError(f"the data's samples are {ds.img_shape}, G makes {tuple(G.img_shape)}")
+    D2 = copy.deepcopy(D).train().requires_grad_(True)
+    device = next(D2.parameters()).device
+    opt = torch.optim.Adam(D2.parameters(), lr=lr, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * (1 - i / steps)
+        idx = torch.randint(len(ds), (batch,), generator=gen)
+        real = ds.x[idx].to(device)
+        c_real = ds.c[idx].to(device) if G.c_dim else None
+        c_fake = torch.randint(G.c_dim, (batch,), generator=gen).to(device) if G.c_dim else None
+        fake = generate(G, torch.randn(batch, G.z_dim, generator=gen).to(device), c_fake).clone()
+        loss = d_bce(D2(real, c_real), D2(fake, c_fake))  # clone: a plain tensor, not an inference one
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    D2.eval().requires_grad_(False)
+    D2.refit_steps = steps
+    return D2
 
 
 @torch.inference_mode()
