@@ -78,8 +78,9 @@ def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = 1024
         real = ds.x[idx].to(device)
         c_real = ds.c[idx].to(device) if G.c_dim else None
         c_fake = torch.randint(G.c_dim, (batch,), generator=gen).to(device) if G.c_dim else None
-        fake = generate(G, torch.randn(batch, G.z_dim, generator=gen).to(device), c_fake).clone()
-        loss = d_bce(D2(real, c_real), D2(fake, c_fake))  # clone: a plain tensor, not an inference one
+        z = torch.randn(batch, G.z_dim, generator=gen).to(device)
+        fake = generate(G, z, c_fake).clone()  # clone: generate returns an inference tensor
+        loss = d_bce(D2(real, c_real), D2(fake, c_fake))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

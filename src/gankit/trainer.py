@@ -100,6 +100,8 @@ class Parts:
     augment: Optional[DiffAugment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
+    D_reg: Optional[nn.Module] = None  # D_train without torch.compile: penalties differentiate it twice,
+    #                                    which compiled graphs (aot_autograd) cannot
     shared: Optional[SharedNoise] = None  # draws from `noise`, this rank's slice (set in build_parts)
     skipped: int = 0
     d_steps: int = 0
@@ -167,7 +169,8 @@ def distribute(p: Parts) -> None:
     """The nets the loop calls: under torchrun G and D wrapped in DDP (after any restore: DDP starts
     from rank 0's weights); with train.compile, torch.compile'd."""
     p.G_train = maybe_compile(distributed.wrap(p.G, p.world, p.device, p.cfg.train.sync_bn), p.cfg.train.compile)
-    p.D_train = maybe_compile(distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn), p.cfg.train.compile)
+    p.D_reg = distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn)
+    p.D_train = maybe_compile(p.D_reg, p.cfg.train.compile)
 
 
 def maybe_compile(module: nn.Module, on: bool) -> nn.Module:
@@ -205,7 +208,7 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     total = d_loss
     for reg in p.regs:
         if reg.due(p.d_steps):
-            pen = reg.penalty(p.D_train, real, seen_fake, c, p.shared)
+            pen = reg.penalty(p.D_reg, real, seen_fake, c, p.shared)
             stats.report(f"reg/{reg.name}", pen)
             total = total + pen
     p.d_steps += 1
