@@ -16,9 +16,9 @@ seed 2 the running maximum drove the acceptance to 0.06% (2.5 million draws for 
 D judges the G it was trained against; the EMA of G is close to it but not the same net. And a D trained
 with a regulariser (R1, gradient penalty) or another loss is no density-ratio estimate. `refit` answers
 both: it trains a copy of D further, alone, with the BCE objective against the frozen G that will be
-sampled, which is the D the acceptance rule above assumes. On grid25 (R1, 5 seeds) DRS with the trained D
-keeps 95-99% of draws and high quality goes from 83.2% to 84.0%; after a 2,000-step refit it keeps 25-51%
-and reaches 93.3%, all 25 modes still balanced (KL 0.010; README, gankit bench toy2d --drs --drs-refit 2000).
+sampled, which is the D the acceptance rule above assumes. On grid25 (R1, G 4x400, 5 seeds) DRS with the
+trained D keeps 95-99% of draws and high quality goes from 83.2% to 84.0%; after a 2,000-step refit it keeps
+25-51% and reaches 93.3%, the 25 modes still balanced (KL 0.010; README, gankit bench toy2d --drs-refit 2000).
 """
 from __future__ import annotations
 
