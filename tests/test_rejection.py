@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 
 from gankit.cli import main
+from gankit.data import Dataset
 from gankit.loading import load_discriminator
 from gankit.registry import GankitError
-from gankit.data import Dataset
 from gankit.rejection import accept_prob, drs_sample, refit
 from gankit.trainer import train
 
