@@ -112,8 +112,7 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
     samples by discriminator rejection, with D refit for `drs_refit` steps first; see rejection.py)."""
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema)
-    data = data or from_dict(DataConfig, _run_data(Path(path)), "data.")
-    ds = build_dataset(data)
+    ds = build_dataset(data) if data else run_dataset(Path(path))
     sampler = drs_sampler(G, run_discriminator(Path(path), G, ds, drs_refit), drs_shift) if drs else None
     result = evaluate(G, ds, n, metrics, features, quiet=False,
                       inception_weights=inception_weights, sampler=sampler)
@@ -132,8 +131,7 @@ def run_discriminator(path: Path, G: nn.Module, ds: Optional[Dataset] = None, re
     D = load_discriminator(Path(path), device)
     if not refit_steps:
         return D
-    ds = ds or build_dataset(from_dict(DataConfig, _run_data(Path(path)), "data."))
-    return refit(G, D, ds, refit_steps)
+    return refit(G, D, ds if ds is not None else run_dataset(Path(path)), refit_steps)
 
 
 def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
@@ -146,6 +144,11 @@ def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
         return x
     sampler.acceptance = float("nan")
     return sampler
+
+
+def run_dataset(path: Path) -> Dataset:
+    """The data set a run (directory, checkpoint or export) was trained on, from its config.yaml."""
+    return build_dataset(from_dict(DataConfig, _run_data(path), "data."))
 
 
 def _run_data(path: Path) -> dict:

@@ -32,6 +32,7 @@ from gankit.data import Dataset
 from gankit.losses import d_bce
 from gankit.registry import GankitError
 from gankit.sample import generate
+from gankit.schedule import set_lr
 
 RATIO_LOSSES = ("bce", "minimax")  # objectives whose optimal D logit is log p_data / p_G
 
@@ -72,8 +73,7 @@ def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = 1024
     opt = torch.optim.Adam(D2.parameters(), lr=lr, betas=(0.5, 0.999))
     gen = torch.Generator().manual_seed(seed)
     for i in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr * (1 - i / steps)
+        set_lr([opt], [lr], 1 - i / steps)
         idx = torch.randint(len(ds), (batch,), generator=gen)
         real = ds.x[idx].to(device)
         c_real = ds.c[idx].to(device) if G.c_dim else None
