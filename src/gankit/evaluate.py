@@ -148,13 +148,9 @@ def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
 
 def run_dataset(path: Path) -> Dataset:
     """The data set a run (directory, checkpoint or export) was trained on, from its config.yaml."""
-    return build_dataset(from_dict(DataConfig, _run_data(path), "data."))
-
-
-def _run_data(path: Path) -> dict:
     from gankit.config import read_yaml
     run = path if path.is_dir() else path.parent.parent if path.suffix == ".pt" else path.parent
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise GankitError(f"cannot tell which data {path} was trained on (no config.yaml beside it)")
-    return read_yaml(cfg_path).get("data", {})
+    return build_dataset(from_dict(DataConfig, read_yaml(cfg_path).get("data", {}), "data."))

@@ -100,8 +100,7 @@ class Parts:
     augment: Optional[DiffAugment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
-    D_reg: Optional[nn.Module] = None  # D_train without torch.compile: penalties differentiate it twice,
-    #                                    which compiled graphs (aot_autograd) cannot
+    D_reg: Optional[nn.Module] = None  # D_train uncompiled, for penalties (see distribute)
     shared: Optional[SharedNoise] = None  # draws from `noise`, this rank's slice (set in build_parts)
     skipped: int = 0
     d_steps: int = 0
@@ -167,7 +166,8 @@ def build_nets(cfg: Config, ds: Dataset, c_dim: int):
 
 def distribute(p: Parts) -> None:
     """The nets the loop calls: under torchrun G and D wrapped in DDP (after any restore: DDP starts
-    from rank 0's weights); with train.compile, torch.compile'd."""
+    from rank 0's weights); with train.compile, torch.compile'd. Penalties get D uncompiled (D_reg): they
+    differentiate it twice, which compiled graphs (aot_autograd) cannot."""
     p.G_train = maybe_compile(distributed.wrap(p.G, p.world, p.device, p.cfg.train.sync_bn), p.cfg.train.compile)
     p.D_reg = distributed.wrap(p.D, p.world, p.device, p.cfg.train.sync_bn)
     p.D_train = maybe_compile(p.D_reg, p.cfg.train.compile)
