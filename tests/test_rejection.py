@@ -1,5 +1,6 @@
 """Discriminator rejection sampling (rejection.py): the acceptance rule, that it turns G's distribution into
 the one D's logit describes, labels kept per slot, the refusals, and refitting D to the density ratio."""
+import json
 import math
 
 import pytest
@@ -163,3 +164,9 @@ def test_drs_refit_through_eval_sample_and_a_hinge_run(make_cfg, tmp_path, capsy
     assert main(["sample", str(run), "--drs", "--drs-refit", "20", "--n", "50", "--format", "npy",
                  "--out", str(tmp_path / "s.npy")]) == 0
     assert "DRS: kept" in capsys.readouterr().out
+    assert main(["eval", str(run), "--drs", "--drs-refit", "5", "--drs-refit-batch", "64"]) == 0
+    written = json.loads((run / "eval-drs.json").read_text())
+    assert (written["drs_refit"], written["drs_refit_batch"]) == (5, 64)
+    assert main(["sample", str(run), "--drs", "--drs-refit", "5", "--drs-refit-batch", "0", "--n", "5",
+                 "--format", "npy", "--out", str(tmp_path / "t.npy")]) == 2
+    assert "positive steps and batch" in capsys.readouterr().err

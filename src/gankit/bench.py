@@ -27,10 +27,12 @@ PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked M
 
 
 def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional[List[str]] = None,
-        recipes: Optional[List[str]] = None, drs: bool = False, drs_refit: int = 0) -> Dict[str, List[dict]]:
+        recipes: Optional[List[str]] = None, drs: bool = False, drs_refit: int = 0,
+        drs_refit_batch: int = 1024) -> Dict[str, List[dict]]:
     """Train each recipe of `bench` with seeds 0..seeds-1 and evaluate it by the bench's protocol; with
     `drs` also evaluate the same run sampled by discriminator rejection (rejection.py), as "NAME +DRS"
-    (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps."""
+    (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps of
+    `drs_refit_batch` samples."""
     import gankit
     from gankit.config import load_config
     from gankit.data import build_dataset
@@ -47,10 +49,12 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
             _say(results, name, seed, r)
             if drs:
                 t_drs = time.perf_counter()
-                sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit))
+                sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit, drs_refit_batch))
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
                 r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance)
-                _say(results, f"{name} +DRS" + (f", D refit {drs_refit} steps" if drs_refit else ""), seed, r_drs)
+                refit = f", D refit {drs_refit} steps" if drs_refit else ""
+                refit += f" of {drs_refit_batch}" if drs_refit and drs_refit_batch != 1024 else ""
+                _say(results, f"{name} +DRS{refit}", seed, r_drs)
     return results
 
 

@@ -58,7 +58,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     if a.drs:
         from gankit.evaluate import run_discriminator
         from gankit.rejection import drs_sample
-        D = run_discriminator(Path(a.run), G, refit_steps=a.drs_refit, device=a.device)
+        D = run_discriminator(Path(a.run), G, refit_steps=a.drs_refit, refit_batch=a.drs_refit_batch,
+                              device=a.device)
         x, info = drs_sample(G, D, a.n, a.seed, a.cls, a.drs_shift)
         print(f"DRS: kept {100 * info['acceptance']:.1f}% of {info['draws']} draws")
     else:
@@ -86,7 +87,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise GankitError(f"--n must be at least 2, got {a.n}")
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
                           a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
-                          drs_shift=a.drs_shift, drs_refit=a.drs_refit)
+                          drs_shift=a.drs_shift, drs_refit=a.drs_refit, drs_refit_batch=a.drs_refit_batch)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -97,7 +98,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from gankit.bench import report, run
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit)))
+    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
+                      drs_refit_batch=a.drs_refit_batch)))
     return 0
 
 
@@ -122,6 +124,9 @@ def add_drs(p: argparse.ArgumentParser, shift: bool = True) -> None:
                    help="DRS: first train a copy of D alone for STEPS more BCE steps against the sampled G, so "
                         "its logit estimates log p_data/p_G (a D trained with R1, another loss or for the "
                         "non-EMA G does not); default 0")
+    p.add_argument("--drs-refit-batch", type=int, default=1024, metavar="N",
+                   help="DRS: real and generated samples per refit step (default 1024; smaller is faster, "
+                        "for image nets on a CPU especially)")
 
 
 def parser() -> argparse.ArgumentParser:

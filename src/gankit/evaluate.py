@@ -107,31 +107,37 @@ def real_vs_real(ds: Dataset, metrics: Sequence[str] = ("fid", "kid", "pr", "dc"
 def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "classifier",
                  ema: bool = True, data: Optional[DataConfig] = None,
                  inception_weights: Optional[str] = None, drs: bool = False,
-                 drs_shift: Optional[float] = None, drs_refit: int = 0) -> Dict[str, float]:
+                 drs_shift: Optional[float] = None, drs_refit: int = 0,
+                 drs_refit_batch: int = 1024) -> Dict[str, float]:
     """Evaluate a run directory / checkpoint / export; writes eval.json (eval-drs.json with `drs`:
-    samples by discriminator rejection, with D refit for `drs_refit` steps first; see rejection.py)."""
+    samples by discriminator rejection, with D refit for `drs_refit` steps of `drs_refit_batch` first;
+    see rejection.py)."""
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema)
     ds = build_dataset(data) if data else run_dataset(Path(path))
-    sampler = drs_sampler(G, run_discriminator(Path(path), G, ds, drs_refit), drs_shift) if drs else None
+    sampler = None
+    if drs:
+        sampler = drs_sampler(G, run_discriminator(Path(path), G, ds, drs_refit, drs_refit_batch), drs_shift)
     result = evaluate(G, ds, n, metrics, features, quiet=False,
                       inception_weights=inception_weights, sampler=sampler)
     if drs:
-        result.update(drs_acceptance=sampler.acceptance, drs_refit=drs_refit)
+        result.update(drs_acceptance=sampler.acceptance, drs_refit=drs_refit,
+                      **({"drs_refit_batch": drs_refit_batch} if drs_refit else {}))
     if Path(path).is_dir():
         (Path(path) / ("eval-drs.json" if drs else "eval.json")).write_text(json.dumps(result, indent=2))
     return result
 
 
 def run_discriminator(path: Path, G: nn.Module, ds: Optional[Dataset] = None, refit_steps: int = 0,
-                      device: str = "cpu") -> nn.Module:
-    """The run's D for DRS; with `refit_steps`, a copy refit against G on `ds` (default: the run's data)."""
+                      refit_batch: int = 1024, device: str = "cpu") -> nn.Module:
+    """The run's D for DRS; with `refit_steps`, a copy refit against G on `ds` (default: the run's data),
+    `refit_batch` real and generated samples a step."""
     from gankit.loading import load_discriminator
     from gankit.rejection import refit
     D = load_discriminator(Path(path), device)
     if not refit_steps:
         return D
-    return refit(G, D, ds if ds is not None else run_dataset(Path(path)), refit_steps)
+    return refit(G, D, ds if ds is not None else run_dataset(Path(path)), refit_steps, batch=refit_batch)
 
 
 def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
