@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from gankit.rejection import REFIT_BATCH
+
 BENCHES = {"toy2d": ["ring8", "grid25"], "stacked-mnist": ["stacked-mnist"]}
 PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked MNIST)) as the papers report them
     "ring8": [("GDPP (Elfeki et al. 2019, Table 1)", 8.0, 71.7)],
@@ -28,7 +30,7 @@ PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked M
 
 def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional[List[str]] = None,
         recipes: Optional[List[str]] = None, drs: bool = False, drs_refit: int = 0,
-        drs_refit_batch: int = 1024) -> Dict[str, List[dict]]:
+        drs_refit_batch: int = REFIT_BATCH) -> Dict[str, List[dict]]:
     """Train each recipe of `bench` with seeds 0..seeds-1 and evaluate it by the bench's protocol; with
     `drs` also evaluate the same run sampled by discriminator rejection (rejection.py), as "NAME +DRS"
     (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps of
@@ -53,7 +55,7 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
                 r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance)
                 refit = f", D refit {drs_refit} steps" if drs_refit else ""
-                refit += f" of {drs_refit_batch}" if drs_refit and drs_refit_batch != 1024 else ""
+                refit += f" of {drs_refit_batch}" if drs_refit and drs_refit_batch != REFIT_BATCH else ""
                 _say(results, f"{name} +DRS{refit}", seed, r_drs)
     return results
 

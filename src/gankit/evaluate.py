@@ -23,6 +23,7 @@ from gankit.metrics.scores import all_image_metrics
 from gankit.metrics.stacked import N_SAMPLES as N_STACKED, mode_stats as stacked_mode_stats
 from gankit.metrics.toy2d import N_SAMPLES, mode_stats
 from gankit.registry import GankitError
+from gankit.rejection import REFIT_BATCH, drs_sample, refit
 from gankit.sample import sample  # conditional G: classes 0..K-1 in turn
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
@@ -108,7 +109,7 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
                  ema: bool = True, data: Optional[DataConfig] = None,
                  inception_weights: Optional[str] = None, drs: bool = False,
                  drs_shift: Optional[float] = None, drs_refit: int = 0,
-                 drs_refit_batch: int = 1024) -> Dict[str, float]:
+                 drs_refit_batch: int = REFIT_BATCH) -> Dict[str, float]:
     """Evaluate a run directory / checkpoint / export; writes eval.json (eval-drs.json with `drs`:
     samples by discriminator rejection, with D refit for `drs_refit` steps of `drs_refit_batch` first;
     see rejection.py)."""
@@ -129,11 +130,10 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
 
 
 def run_discriminator(path: Path, G: nn.Module, ds: Optional[Dataset] = None, refit_steps: int = 0,
-                      refit_batch: int = 1024, device: str = "cpu") -> nn.Module:
+                      refit_batch: int = REFIT_BATCH, device: str = "cpu") -> nn.Module:
     """The run's D for DRS; with `refit_steps`, a copy refit against G on `ds` (default: the run's data),
     `refit_batch` real and generated samples a step."""
     from gankit.loading import load_discriminator
-    from gankit.rejection import refit
     D = load_discriminator(Path(path), device)
     if not refit_steps:
         return D
@@ -142,7 +142,6 @@ def run_discriminator(path: Path, G: nn.Module, ds: Optional[Dataset] = None, re
 
 def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
     """A `sampler` for `evaluate` that draws by DRS; its `acceptance` attribute holds the last rate."""
-    from gankit.rejection import drs_sample
 
     def sampler(n: int, seed: int) -> torch.Tensor:
         x, info = drs_sample(G, D, n, seed, shift=shift)

@@ -35,6 +35,7 @@ from gankit.sample import generate
 from gankit.schedule import set_lr
 
 RATIO_LOSSES = ("bce", "minimax")  # objectives whose optimal D logit is log p_data / p_G
+REFIT_BATCH = 1024  # real and generated samples per refit step unless told
 
 
 def accept_prob(logits: torch.Tensor, max_logit: float, shift: Optional[float] = None,
@@ -58,7 +59,7 @@ def check(D: nn.Module) -> None:
                           f"(refit D first: --drs-refit STEPS)")
 
 
-def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = 1024, lr: float = 1e-3,
+def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = REFIT_BATCH, lr: float = 1e-3,
           seed: int = 0) -> nn.Module:
     """A copy of D trained `steps` more Adam steps (betas 0.5, 0.999; lr decayed linearly to 0) on
     `batch` real samples of `ds` and `batch` samples of the frozen G per step, with the BCE objective and
