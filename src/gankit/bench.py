@@ -40,6 +40,9 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
     from gankit.data import build_dataset
     from gankit.evaluate import drs_sampler, evaluate, run_discriminator
     results: Dict[str, List[dict]] = {}
+    drs_row = " +DRS"  # the row name's suffix for the DRS evaluation, e.g. " +DRS, D refit 2000 steps"
+    if drs_refit:
+        drs_row += f", D refit {drs_refit} steps" + (f" of {drs_refit_batch}" if drs_refit_batch != REFIT_BATCH else "")
     for name in recipes or BENCHES[bench]:
         for seed in range(seeds):
             cfg = load_config(name, overrides=[f"train.seed={seed}", f"out={out}", *(overrides or [])])
@@ -54,9 +57,7 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
                 sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit, drs_refit_batch))
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
                 r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance)
-                refit = f", D refit {drs_refit} steps" if drs_refit else ""
-                refit += f" of {drs_refit_batch}" if drs_refit and drs_refit_batch != REFIT_BATCH else ""
-                _say(results, f"{name} +DRS{refit}", seed, r_drs)
+                _say(results, name + drs_row, seed, r_drs)
     return results
 
 

@@ -122,8 +122,9 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
     result = evaluate(G, ds, n, metrics, features, quiet=False,
                       inception_weights=inception_weights, sampler=sampler)
     if drs:
-        result.update(drs_acceptance=sampler.acceptance, drs_refit=drs_refit,
-                      **({"drs_refit_batch": drs_refit_batch} if drs_refit else {}))
+        result.update(drs_acceptance=sampler.acceptance, drs_refit=drs_refit)
+        if drs_refit:
+            result["drs_refit_batch"] = drs_refit_batch
     if Path(path).is_dir():
         (Path(path) / ("eval-drs.json" if drs else "eval.json")).write_text(json.dumps(result, indent=2))
     return result
