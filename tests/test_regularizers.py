@@ -30,6 +30,19 @@ def test_r1_closed_form_and_lazy_scaling():
     assert [r1.due(i) for i in range(5)] == [True, False, False, False, True]
 
 
+def test_r2_penalises_the_fakes_on_r1s_interval():
+    (r1, r2) = build_regularizers(LossConfig(r1=2.0, r2=3.0, r1_every=4))
+    assert (r2.name, r2.every) == ("r2", 4)
+
+    class OnFakesOnly(torch.nn.Module):  # slope 1 where x > 0 (the fakes), 0 elsewhere (the reals)
+        def forward(self, x, c=None):
+            return torch.relu(x).sum(1)
+
+    real, fake = -torch.rand(8, 2) - 0.1, torch.rand(8, 2) + 0.1
+    assert_close(r2.penalty(OnFakesOnly(), real, fake, None), torch.tensor(0.5 * 3.0 * 4 * 2.0))
+    assert_close(r1.penalty(OnFakesOnly(), real, fake, None), torch.tensor(0.0))
+
+
 def test_penalty_gradients_reach_d():
     (gp,) = build_regularizers(LossConfig(gp=1.0))
     D = Linear([3.0, 4.0])

@@ -8,6 +8,7 @@ import torch
 import gankit
 from gankit.config import load_config, recipe_names
 from gankit.data import ring8_means
+from gankit.losses import LOSSES
 from gankit.metrics.toy2d import N_SAMPLES, mode_stats
 from gankit.registry import GankitError
 from gankit.trainer import train
@@ -124,8 +125,8 @@ def test_ring8_learns_most_modes(make_cfg):
     assert result["modes"] >= 6, result
 
 
-@pytest.mark.parametrize("loss", ["bce", "minimax", "lsgan", "wgan", "hinge"])
-@pytest.mark.parametrize("extra", [[], ["loss.r1=1.0", "loss.r1_every=2"], ["loss.gp=10.0"],
+@pytest.mark.parametrize("loss", LOSSES.names())
+@pytest.mark.parametrize("extra", [[], ["loss.r1=1.0", "loss.r1_every=2", "loss.r2=1.0"], ["loss.gp=10.0"],
                                    ["model.args.d_norm=spectral"]])
 def test_every_loss_and_regularizer_trains(make_cfg, loss, extra):
     cfg = make_cfg("seed-mlp", "data.name=digits", "train.batch_size=32", f"loss.name={loss}", *extra, steps=3)
@@ -134,6 +135,7 @@ def test_every_loss_and_regularizer_trains(make_cfg, loss, extra):
     assert len(rows) == 3 and all(isinstance(r["loss/d"], float) for r in rows)
     if extra and extra[0].startswith("loss.r1"):
         assert "reg/r1" in rows[0] and "reg/r1" not in rows[1]  # lazy: every second D step
+        assert "reg/r2" in rows[0] and "reg/r2" not in rows[1]
     if extra and extra[0].startswith("loss.gp"):
         assert all(r["reg/gp"] >= 0 for r in rows)
 

@@ -43,7 +43,8 @@ class LossConfig:
     name: str = "bce"           # registered loss (see `gankit.losses.LOSSES`)
     gp: float = 0.0             # WGAN-GP gradient penalty weight on D (Gulrajani et al. 2017: 10)
     r1: float = 0.0             # R1 penalty weight gamma on D (Mescheder et al. 2018)
-    r1_every: int = 1           # lazy R1: apply every k D steps, scaled by k (StyleGAN2: 16)
+    r1_every: int = 1           # lazy R1 (and R2): apply every k D steps, scaled by k (StyleGAN2: 16)
+    r2: float = 0.0             # R2 penalty weight on D at G's samples (Mescheder et al. 2018; R3GAN: = r1)
     clip: float = 0.0           # WGAN weight clipping of D's parameters to [-clip, clip] (Arjovsky: 0.01)
     acgan: float = 0.0          # ACGAN auxiliary class loss weight (Odena et al. 2017; needs d_cond=aux)
 
@@ -240,7 +241,7 @@ def validate(cfg: Config) -> None:
         if not v > 0:
             raise GankitError(f"{key} must be positive, got {v}")
     loss = cfg.loss
-    for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.clip": loss.clip,
+    for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2, "loss.clip": loss.clip,
                    "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes,
                    "train.lr_warmup": t.lr_warmup}.items():
         if v < 0:

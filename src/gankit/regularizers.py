@@ -64,6 +64,14 @@ class R1(Regularizer):
         return 0.5 * self.weight * self.every * grad_norm_sq(D, real, c).mean()
 
 
+class R2(Regularizer):
+    """R2 (Mescheder et al. 2018; R3GAN pairs it with R1): weight/2 * E[||grad D(x)||^2] on G's samples,
+    lazy on R1's interval."""
+
+    def penalty(self, D, real, fake, c, noise=None):
+        return 0.5 * self.weight * self.every * grad_norm_sq(D, fake, c).mean()
+
+
 class WeightClip(Regularizer):
     """WGAN weight clipping (Arjovsky et al. 2017): every D parameter into [-weight, weight] after a step."""
 
@@ -92,6 +100,8 @@ def build_regularizers(cfg: LossConfig) -> List[Regularizer]:
         regs.append(GradientPenalty("gp", cfg.gp))
     if cfg.r1:
         regs.append(R1("r1", cfg.r1, cfg.r1_every))
+    if cfg.r2:
+        regs.append(R2("r2", cfg.r2, cfg.r1_every))
     if cfg.clip:
         regs.append(WeightClip("clip", cfg.clip))
     if cfg.acgan:

@@ -226,16 +226,19 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     return fake if keep_fake else None
 
 
-def g_step(p: Parts, c: Optional[torch.Tensor], stats: Stats, fake: Optional[torch.Tensor]) -> None:
-    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew.
-    D is called unwrapped: frozen, it has no gradients for a DDP reducer to wait for."""
+def g_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats,
+           fake: Optional[torch.Tensor]) -> None:
+    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew; `real`
+    (the D step's batch) is judged too only for a relativistic loss. D is called unwrapped: frozen, it has
+    no gradients for a DDP reducer to wait for."""
     p.D.requires_grad_(False)
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         if fake is None:
             n = c.shape[0] if c is not None else p.cfg.train.batch_size
             fake = p.G_train(p.shared.randn(n, p.G.z_dim, device=p.device), c)
         seen = for_d(p, fake)
-        g_loss = p.loss.g_loss(p.D(seen, c).float())
+        paired = (p.D(for_d(p, real), c).float(),) if p.loss.g_needs_real else ()
+        g_loss = p.loss.g_loss(p.D(seen, c).float(), *paired)
         for reg in p.regs:
             extra = reg.g_penalty(p.D, seen, c)
             if extra is not None:
@@ -335,7 +338,7 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                 for i in range(t.n_critic):
                     real, c = next(p.batches)
                     fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
-                g_step(p, c, stats, fake)
+                g_step(p, real, c, stats, fake)
                 if p.G_ema is not None:
                     update_ema(p.G_ema, p.G, p.ema_beta, world)
                 nimg += t.n_critic * global_batch
