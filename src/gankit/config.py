@@ -241,8 +241,8 @@ def validate(cfg: Config) -> None:
         if not v > 0:
             raise GankitError(f"{key} must be positive, got {v}")
     loss = cfg.loss
-    for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2, "loss.clip": loss.clip,
-                   "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes,
+    for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2,
+                   "loss.clip": loss.clip, "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes,
                    "train.lr_warmup": t.lr_warmup}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")

@@ -2,7 +2,8 @@
 
 ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` return scalar means; a relativistic loss
 (``g_needs_real``) is also handed the logits of a real batch, ``g_loss(fake_logits, real_logits)``, paired
-sample by sample with the fakes. D's output is a raw logit, so the BCE family uses softplus (log-sigmoid identities), which is exact and safe under autocast:
+sample by sample with the fakes. D's output is a raw logit, so the BCE family uses softplus (log-sigmoid
+identities), which is exact and safe under autocast:
     -log sigmoid(t) = softplus(-t),   -log(1 - sigmoid(t)) = softplus(t).
 """
 from __future__ import annotations

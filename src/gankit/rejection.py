@@ -3,11 +3,12 @@ probability sigmoid(F(x)),
 
     F(x) = D~(x) - D~_M - log(1 - exp(D~(x) - D~_M - eps)) - gamma,
 
-where D~ is D's raw logit and D~_M the largest logit of a burn-in of `burn_in` draws. A D trained with the BCE objective estimates D~(x) = log p_data(x) / p_G(x) at its
-optimum, so with gamma = 0 the acceptance probability is ~exp(D~(x) - D~_M) = p_data / (M p_G): rejection
-sampling of the data distribution from G's. The paper shifts F by gamma = a percentile of F in each
-batch (its experiments: the 95th) to accept more; `shift=None` (the default) keeps gamma = 0, which gave
-the lower reverse KL on the 2D mixtures here (README, gankit bench toy2d --drs).
+where D~ is D's raw logit and D~_M the largest logit of a burn-in of `burn_in` draws. A D trained with the BCE
+objective estimates D~(x) = log p_data(x) / p_G(x) at its optimum, so with gamma = 0 the acceptance
+probability is ~exp(D~(x) - D~_M) = p_data / (M p_G): rejection sampling of the data distribution from G's.
+The paper shifts F by gamma = a percentile of F in each batch (its experiments: the 95th) to accept more;
+`shift=None` (the default) keeps gamma = 0, which gave the lower reverse KL on the 2D mixtures here (README,
+gankit bench toy2d --drs).
 
 One departure from the paper: it raises D~_M whenever a later draw has a larger logit; here such a draw is
 accepted outright and D~_M stays. Raising it chases D's extrapolation on rare off-data draws: on grid25
