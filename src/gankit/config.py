@@ -242,8 +242,8 @@ def validate(cfg: Config) -> None:
             raise GankitError(f"{key} must be positive, got {v}")
     loss = cfg.loss
     for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2,
-                   "loss.clip": loss.clip, "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg, "train.max_minutes": t.max_minutes,
-                   "train.lr_warmup": t.lr_warmup}.items():
+                   "loss.clip": loss.clip, "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg,
+                   "train.max_minutes": t.max_minutes, "train.lr_warmup": t.lr_warmup}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
     if t.batch_size % t.pack:
