@@ -34,7 +34,8 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
     """Train each recipe of `bench` with seeds 0..seeds-1 and evaluate it by the bench's protocol; with
     `drs` also evaluate the same run sampled by discriminator rejection (rejection.py), as "NAME +DRS"
     (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps of
-    `drs_refit_batch` samples."""
+    `drs_refit_batch` samples. Each result holds its wall `seconds` and `cpu_seconds`, the CPU time of this
+    process summed over its threads (on 2 threads up to twice the wall time; OMP_NUM_THREADS=1 makes them equal)."""
     import gankit
     from gankit.config import load_config
     from gankit.data import build_dataset
@@ -46,17 +47,18 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
     for name in recipes or BENCHES[bench]:
         for seed in range(seeds):
             cfg = load_config(name, overrides=[f"train.seed={seed}", f"out={out}", *(overrides or [])])
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             run_dir = gankit.train(cfg, quiet=True)
             G, ds = gankit.load(run_dir), build_dataset(cfg.data)
             r = evaluate(G, ds, seed=1000 + seed)
-            r["seconds"] = time.perf_counter() - t
+            r.update(seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - cpu)
             _say(results, name, seed, r)
             if drs:
-                t_drs = time.perf_counter()
+                t_drs, cpu_drs = time.perf_counter(), time.process_time()
                 sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit, drs_refit_batch))
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
-                r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance)
+                r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance,
+                             cpu_seconds=r["cpu_seconds"] + time.process_time() - cpu_drs)
                 _say(results, name + drs_row, seed, r_drs)
     return results
 
@@ -65,7 +67,8 @@ def _say(results: Dict[str, List[dict]], name: str, seed: int, r: dict) -> None:
     results.setdefault(name, []).append(r)
     hq = f"{100 * r['hq']:.1f}% HQ, " if "hq" in r else ""
     acc = f", acceptance {r['acceptance']:.3f}" if "acceptance" in r else ""
-    print(f"{name} seed {seed}: {r['modes']} modes, {hq}KL {r['kl']:.4f}, {r['seconds']:.0f} s{acc}", flush=True)
+    print(f"{name} seed {seed}: {r['modes']} modes, {hq}KL {r['kl']:.4f}, {r['seconds']:.0f} s "
+          f"({r['cpu_seconds']:.0f} CPU-s){acc}", flush=True)
 
 
 def _ms(values: List[float], digits: int = 2) -> str:
@@ -74,17 +77,19 @@ def _ms(values: List[float], digits: int = 2) -> str:
 
 
 def report(results: Dict[str, List[dict]]) -> str:
-    lines = ["| data | method | modes | high quality % | KL to uniform | s / run |", "|---|---|---|---|---|---|"]
+    lines = ["| data | method | modes | high quality % | KL to uniform | s / run | CPU s / run |",
+             "|---|---|---|---|---|---|---|"]
     names = list(results)
     for i, key in enumerate(names):
         rows, name = results[key], key.split(" ")[0]  # "grid25 +DRS" is data grid25
         hq = _ms([100 * r["hq"] for r in rows]) if "hq" in rows[0] else "n/a"
         how = f"gankit `{name}`{key[len(name):].replace(' +DRS', ' + DRS')} ({len(rows)} seeds)"
         lines.append(f"| {name} | {how} | {_ms([r['modes'] for r in rows])} | "
-                     f"{hq} | {_ms([r['kl'] for r in rows], 3)} | {np.mean([r['seconds'] for r in rows]):.0f} |")
+                     f"{hq} | {_ms([r['kl'] for r in rows], 3)} | {np.mean([r['seconds'] for r in rows]):.0f} | "
+                     f"{np.mean([r['cpu_seconds'] for r in rows]):.0f} |")
         if i + 1 < len(names) and names[i + 1].split(" ")[0] == name:
             continue  # the published numbers after the last gankit row of this data
         for method, modes, extra in PUBLISHED.get(name, []):
             hq, kl = (extra, "n/a") if name in ("ring8", "grid25") else ("n/a", extra)
-            lines.append(f"| {name} | {method} | {modes} | {hq if hq is not None else 'n/a'} | {kl} | |")
+            lines.append(f"| {name} | {method} | {modes} | {hq if hq is not None else 'n/a'} | {kl} | | |")
     return "\n".join(lines)
