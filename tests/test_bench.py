@@ -19,7 +19,8 @@ def test_stacked_mnist_report_puts_kl_beside_published():
     rows = [{"modes": 990, "kl": 0.10, "seconds": 5.0, "cpu_seconds": 9.0},
             {"modes": 1000, "kl": 0.05, "seconds": 7.0, "cpu_seconds": 13.0}]
     table = report({"stacked-mnist": rows})
-    assert "| stacked-mnist | gankit `stacked-mnist` (2 seeds) | 995.00 ± 7.07 | n/a | 0.075 ± 0.035 | 6 | 11 |" in table
+    assert ("| stacked-mnist | gankit `stacked-mnist` (2 seeds) | 995.00 ± 7.07 | n/a | 0.075 ± 0.035 | 6 | 11 |"
+            in table)
     assert "PacDCGAN2" in table and "| 1000.0 | n/a | 0.06 | | |" in table
 
 
