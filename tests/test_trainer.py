@@ -57,7 +57,8 @@ def weights(run):
     return s["G"], s["D"], s["G_ema"], s["step"]
 
 
-@pytest.mark.parametrize("recipe, extra", [("dcgan", SMALL["dcgan"]), ("wgan-gp", SMALL["dcgan"])])
+@pytest.mark.parametrize("recipe, extra", [("dcgan", SMALL["dcgan"]), ("wgan-gp", SMALL["dcgan"]),
+                                           ("dcgan", [*SMALL["dcgan"], "model.d_pca=16"])])
 def test_resume_is_bit_exact(make_cfg, tmp_path, recipe, extra):
     straight = train(make_cfg(recipe, *extra, steps=6), quiet=True)
     half = train(make_cfg(recipe, *extra, steps=3), quiet=True)

@@ -36,6 +36,8 @@ class ModelConfig:
     conditional: Literal[False, True, "auto"] = False  # class labels into G and D (c_dim = the data's classes);
     #                                                 auto: when the data set has labels, else unconditional
     args: Dict[str, Any] = field(default_factory=dict)  # the family builder's keyword arguments
+    d_pca: int = 0              # D also judges the images' first K whitened principal components with an MLP
+    #                             (nets/pca_head.py; evens out how often G draws each kind of image); 0 = off
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,8 @@ def validate(cfg: Config) -> None:
     loss = cfg.loss
     for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2,
                    "loss.clip": loss.clip, "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg,
-                   "train.max_minutes": t.max_minutes, "train.lr_warmup": t.lr_warmup}.items():
+                   "train.max_minutes": t.max_minutes, "train.lr_warmup": t.lr_warmup,
+                   "model.d_pca": cfg.model.d_pca}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
     if t.batch_size % t.pack:

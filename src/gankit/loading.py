@@ -13,7 +13,8 @@ from gankit.registry import GankitError
 
 def _build(meta: dict):
     """(G, D) of the family and arguments a run recorded."""
-    return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"])
+    return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"],
+                      meta.get("d_pca", 0))
 
 
 def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Module:

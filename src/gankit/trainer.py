@@ -133,7 +133,8 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     ema_beta = 0.5 ** (global_batch / (cfg.train.ema_kimg * 1000)) if G_ema is not None else 0.0
     torch.manual_seed(cfg.train.seed + world.rank)  # per-rank global RNG; the nets above are rank 0's on all
     meta = {"family": cfg.model.family, "img_shape": list(ds.img_shape), "c_dim": c_dim,
-            "z_dim": cfg.model.z_dim, "args": cfg.model.args, "class_names": list(ds.class_names),
+            "z_dim": cfg.model.z_dim, "args": cfg.model.args, "d_pca": cfg.model.d_pca,
+            "class_names": list(ds.class_names),
             "data": cfg.data.name}
     p = Parts(cfg, device, ds, G, D, G_ema,
                  make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
@@ -147,18 +148,24 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
 
 
 def build_nets(cfg: Config, ds: Dataset, c_dim: int):
-    """G and D of the config's family; with train.pack > 1, D judges packs (PacGAN); loss.acgan needs a D
-    with an auxiliary classifier."""
+    """G and D of the config's family; with train.pack > 1, D judges packs (PacGAN); with model.d_pca, D's
+    principal-component head is fit on the data's images; loss.acgan needs a D with an auxiliary classifier."""
     m, pack = cfg.model, cfg.train.pack
-    G, D = nets.build(m.family, ds.img_shape, c_dim, m.z_dim, m.args)
+    if m.d_pca and (pack > 1 or not ds.is_image):
+        raise GankitError("model.d_pca needs images and a D of single samples (train.pack=1); "
+                          f"got data '{ds.name}' with train.pack={pack}")
+    G, D = nets.build(m.family, ds.img_shape, c_dim, m.z_dim, m.args, m.d_pca)
+    if m.d_pca:
+        D.fit(ds.x, seed=cfg.train.seed)
     if pack > 1:
         if c_dim:
             raise GankitError("train.pack (PacGAN) is for unconditional models; set model.conditional=false")
         D = Packed(nets.build(m.family, packed_shape(ds.img_shape, pack), 0, m.z_dim, m.args)[1], pack)
-    if cfg.loss.acgan and getattr(D, "aux", None) is None:
+    aux = getattr(getattr(D, "inner", D), "aux", None)  # inner: the D under a PCA head
+    if cfg.loss.acgan and aux is None:
         raise GankitError("loss.acgan needs a conditional model whose D has an auxiliary classifier: "
                           "model.conditional=true model.args.d_cond=aux (family dcgan)")
-    if not cfg.loss.acgan and getattr(D, "aux", None) is not None:  # an untrained head (and DDP refuses it)
+    if not cfg.loss.acgan and aux is not None:  # an untrained head (and DDP refuses it)
         raise GankitError("model.args.d_cond=aux gives D a class head that only loss.acgan trains; "
                           "set loss.acgan (e.g. 1.0) or d_cond=projection")
     return G, D

@@ -14,14 +14,16 @@ from typing import Any, Dict, Tuple
 
 import torch.nn as nn
 
+from gankit.nets.pca_head import PCAHead
 from gankit.registry import GankitError, Registry, did_you_mean
 
 FAMILIES = Registry("model family")
 
 
 def build(family: str, img_shape: Tuple[int, ...], c_dim: int, z_dim: int,
-          args: Dict[str, Any]) -> Tuple[nn.Module, nn.Module]:
-    """Build (G, D) for `family`; `args` are checked against the builder's keyword arguments."""
+          args: Dict[str, Any], d_pca: int = 0) -> Tuple[nn.Module, nn.Module]:
+    """Build (G, D) for `family`; `args` are checked against the builder's keyword arguments. `d_pca` > 0
+    adds D's head on that many principal components (pca_head.py; unfit until `D.fit(images)`)."""
     fn = FAMILIES.get(family)
     params = inspect.signature(fn).parameters
     allowed = [p for p in params if p not in ("img_shape", "c_dim", "z_dim")]
@@ -31,6 +33,8 @@ def build(family: str, img_shape: Tuple[int, ...], c_dim: int, z_dim: int,
                               f"{did_you_mean(key, allowed)}; valid: {', '.join(allowed)}")
     try:
         G, D = fn(tuple(img_shape), c_dim=c_dim, z_dim=z_dim, **args)
+        if d_pca:
+            D = PCAHead(D, img_shape, d_pca)
     except (TypeError, ValueError) as e:
         raise GankitError(f"model '{family}' with args {args}: {e}") from None
     return G, D
