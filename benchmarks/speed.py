@@ -121,14 +121,10 @@ def make_gankit(device, batch, options):
 
 def gankit_steps(parts, cfg, n_steps):
     from gankit.stats import Stats
-    from gankit.trainer import d_step, g_step, update_ema
+    from gankit.trainer import train_step
     stats = Stats(None)
     for step in range(n_steps):
-        real, c = next(parts.batches)
-        fake = d_step(parts, real, c, stats, keep_fake=cfg.train.reuse_fake)
-        g_step(parts, c, stats, fake)
-        if parts.G_ema is not None:
-            update_ema(parts.G_ema, parts.G, parts.ema_beta)
+        train_step(parts, stats)  # the trainer's own iteration, so this benchmark cannot drift from it
         if (step + 1) % cfg.train.log_every == 0:
             stats.reduce()
     stats.reduce()

@@ -259,6 +259,17 @@ def g_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     stats.report("loss/g", g_loss)
 
 
+def train_step(p: Parts, stats: Stats) -> None:
+    """One iteration of the loop: n_critic D steps, a G step, the EMA update (benchmarks/speed.py times it)."""
+    t, fake = p.cfg.train, None
+    for i in range(t.n_critic):
+        real, c = next(p.batches)
+        fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
+    g_step(p, real, c, stats, fake)
+    if p.G_ema is not None:
+        update_ema(p.G_ema, p.G, p.ema_beta, p.world)
+
+
 @torch.no_grad()
 def update_ema(G_ema: nn.Module, G: nn.Module, beta: float, world: World = World()) -> None:
     """G_ema <- beta * G_ema + (1 - beta) * G for parameters; buffers (BatchNorm statistics) copied,
@@ -341,13 +352,7 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
             for step in range(start + 1, t.steps + 1):
                 if t.lr_warmup or t.lr_decay != "none":
                     set_lr((p.g_opt, p.d_opt), (t.lr_g, t.lr_d), lr_scale(step, t))
-                fake = None
-                for i in range(t.n_critic):
-                    real, c = next(p.batches)
-                    fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
-                g_step(p, real, c, stats, fake)
-                if p.G_ema is not None:
-                    update_ema(p.G_ema, p.G, p.ema_beta, world)
+                train_step(p, stats)
                 nimg += t.n_critic * global_batch
                 seen += t.n_critic * global_batch
                 bar.update(1)
