@@ -7,8 +7,8 @@ as seed 001 writes it vs gankit's trainer, measured alternately in one run after
 The reference loop, kept here as the seed writes it: a DataLoader with per-sample transforms, D ending in
 a Sigmoid with nn.BCELoss, a fresh G forward for the G step, D's weight gradients computed (and thrown
 away) in the G step, a host sync (`.item()`) for the loss history every step.
-gankit: the trainer's own d_step/g_step on the same architecture and data, with the speed options of the
-config (`--options` overrides them, e.g. train.channels_last=false to measure one lever).
+gankit: the trainer's own iteration (train_step) on the same architecture and data, with the speed options
+of the config (`--options` overrides them, e.g. train.channels_last=false to measure one lever).
 """
 from __future__ import annotations
 
