@@ -161,7 +161,7 @@ def build_nets(cfg: Config, ds: Dataset, c_dim: int):
         if c_dim:
             raise GankitError("train.pack (PacGAN) is for unconditional models; set model.conditional=false")
         D = Packed(nets.build(m.family, packed_shape(ds.img_shape, pack), 0, m.z_dim, m.args)[1], pack)
-    aux = getattr(getattr(D, "inner", D), "aux", None)  # inner: the D under a PCA head
+    aux = getattr(D, "aux", None)
     if cfg.loss.acgan and aux is None:
         raise GankitError("loss.acgan needs a conditional model whose D has an auxiliary classifier: "
                           "model.conditional=true model.args.d_cond=aux (family dcgan)")

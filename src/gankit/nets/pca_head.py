@@ -13,6 +13,7 @@ on fixed feature networks), with a projection that needs no pretrained network.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -26,9 +27,7 @@ class PCAHead(nn.Module):
 
     def __init__(self, D: nn.Module, img_shape, k: int, width: int = 512):
         super().__init__()
-        dims = 1
-        for s in img_shape:
-            dims *= s
+        dims = math.prod(img_shape)
         if not 0 < k <= dims:
             raise ValueError(f"d_pca must lie in 1..{dims} (the pixels of a {tuple(img_shape)} image), got {k}")
         self.inner = D
@@ -36,6 +35,11 @@ class PCAHead(nn.Module):
         self.register_buffer("proj", torch.zeros(dims, k))  # (pixels, K): whitened principal directions
         self.mlp = nn.Sequential(nn.Linear(k, width), nn.LeakyReLU(0.2), nn.Linear(width, width),
                                  nn.LeakyReLU(0.2), nn.Linear(width, 1))
+
+    @property
+    def aux(self) -> Optional[nn.Module]:
+        """The inner D's ACGAN class head, if any: the wrapper answers for D as a whole."""
+        return getattr(self.inner, "aux", None)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, seed: int = 0) -> "PCAHead":
