@@ -140,6 +140,8 @@ def matmul_tflops(device, dtype):
     a = torch.randn(2048, 2048, device=device, dtype=dtype)
     for _ in range(2):
         a @ a
+    if device.type == "cuda":  # the warm-up products must be done before the clock starts
+        torch.cuda.synchronize()
     t = time.perf_counter()
     n = 10
     for _ in range(n):
@@ -164,7 +166,8 @@ def main():
     ref = make_reference(images, device, a.batch)
     parts, cfg = make_gankit(a.device, a.batch, a.options)
     flop_per_img = 410e6  # one D step + one G step of this DCGAN (the count)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch {a.batch}")
+    from gankit.hardware import describe
+    print(f"hardware: {describe(device)}; device {device}, batch {a.batch}")
     print(f"gankit options: amp={cfg.train.amp} (active: {parts.amp}) channels_last={cfg.train.channels_last} "
           f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
     runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}

@@ -36,12 +36,13 @@ def test_bench_command_takes_overrides_after_its_options(tmp_path, monkeypatch, 
     from gankit.cli import main
     seen = {}
 
-    def fake_run(name, seeds, out, overrides, drs, drs_refit, drs_refit_batch):
+    def fake_run(name, seeds, out, overrides, drs, drs_refit, drs_refit_batch, device):
         seen.update(name=name, seeds=seeds, out=out, overrides=overrides, drs=drs, drs_refit=drs_refit,
-                    drs_refit_batch=drs_refit_batch)
+                    drs_refit_batch=drs_refit_batch, device=device)
         return {"ring8": [{"modes": 8, "hq": 0.9, "kl": 0.01, "seconds": 1.0, "cpu_seconds": 1.5}]}
     monkeypatch.setattr(gankit.bench, "run", fake_run)
-    assert main(["bench", "toy2d", "--seeds", "1", "--out", str(tmp_path), "train.steps=7", "train.pack=2"]) == 0
+    assert main(["bench", "toy2d", "--seeds", "1", "--out", str(tmp_path), "--device", "cpu", "train.steps=7",
+                 "train.pack=2"]) == 0
     assert seen == {"name": "toy2d", "seeds": 1, "out": str(tmp_path), "overrides": ["train.steps=7", "train.pack=2"],
-                    "drs": False, "drs_refit": 0, "drs_refit_batch": 1024}
+                    "drs": False, "drs_refit": 0, "drs_refit_batch": 1024, "device": "cpu"}
     assert "gankit `ring8`" in capsys.readouterr().out

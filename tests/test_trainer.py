@@ -155,7 +155,7 @@ def test_compile_option_trains_and_saves_plain_weights(make_cfg):
 def test_amp_bf16_falls_back_with_a_warning_without_native_bf16(make_cfg, monkeypatch, native):
     """Without bf16 units train.amp=bf16 warns and trains in fp32; with them (faked here) it autocasts."""
     from gankit import trainer as tr
-    monkeypatch.setattr(tr, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(tr.hardware, "bf16_units", lambda: ["avx512_bf16"] if native else [])
     cfg = make_cfg("dcgan", "train.amp=bf16", "train.batch_size=8", steps=2)
     if native:
         assert tr.build_parts(cfg).amp is True

@@ -30,7 +30,7 @@ PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked M
 
 def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional[List[str]] = None,
         recipes: Optional[List[str]] = None, drs: bool = False, drs_refit: int = 0,
-        drs_refit_batch: int = REFIT_BATCH) -> Dict[str, List[dict]]:
+        drs_refit_batch: int = REFIT_BATCH, device: str = "auto") -> Dict[str, List[dict]]:
     """Train each recipe of `bench` with seeds 0..seeds-1 and evaluate it by the bench's protocol; with
     `drs` also evaluate the same run sampled by discriminator rejection (rejection.py), as "NAME +DRS"
     (its seconds: training plus the rejection sampling), its D first refit for `drs_refit` steps of
@@ -46,16 +46,18 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
         drs_row += f", D refit {drs_refit} steps" + (f" of {drs_refit_batch}" if drs_refit_batch != REFIT_BATCH else "")
     for name in recipes or BENCHES[bench]:
         for seed in range(seeds):
-            cfg = load_config(name, overrides=[f"train.seed={seed}", f"out={out}", *(overrides or [])])
+            cfg = load_config(name, overrides=[f"train.seed={seed}", f"out={out}", f"train.device={device}",
+                                               *(overrides or [])])
             t, cpu = time.perf_counter(), time.process_time()
             run_dir = gankit.train(cfg, quiet=True)
-            G, ds = gankit.load(run_dir), build_dataset(cfg.data)
+            G, ds = gankit.load(run_dir, device=device), build_dataset(cfg.data)
             r = evaluate(G, ds, seed=1000 + seed)
             r.update(seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - cpu)
             _say(results, name, seed, r)
             if drs:
                 t_drs, cpu_drs = time.perf_counter(), time.process_time()
-                sampler = drs_sampler(G, run_discriminator(run_dir, G, ds, drs_refit, drs_refit_batch))
+                D = run_discriminator(run_dir, G, ds, drs_refit, drs_refit_batch, device=device)
+                sampler = drs_sampler(G, D)
                 r_drs = evaluate(G, ds, seed=1000 + seed, sampler=sampler)
                 r_drs.update(seconds=r["seconds"] + time.perf_counter() - t_drs, acceptance=sampler.acceptance,
                              cpu_seconds=r["cpu_seconds"] + time.process_time() - cpu_drs)

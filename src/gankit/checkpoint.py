@@ -94,23 +94,31 @@ def load(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
 
 
 # --- random number generators -----------------------------------------------------------------------------
-def rng_state() -> Dict[str, Any]:
-    """Global torch / numpy / Python RNG states as tensors and plain data (weights_only-safe)."""
+def rng_state(device: Optional[torch.device] = None) -> Dict[str, Any]:
+    """Global torch / numpy / Python RNG states as tensors and plain data (weights_only-safe), and the CUDA
+    RNG state of the training `device` only: not every visible GPU's (which would not restore with fewer
+    GPUs visible), and CUDA is never initialised for a CPU run."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
+    cuda = device is not None and torch.device(device).type == "cuda"
     return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "cuda": torch.cuda.get_rng_state(torch.device(device)) if cuda else None,
             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                       "has_gauss": int(has_gauss), "cached": float(cached)},
             "python": [version, list(internal), gauss_next]}
 
 
-def set_rng_state(state: Dict[str, Any]) -> None:
-    """Restore `rng_state()`; a failure is an error, never a silent fresh seed."""
+def set_rng_state(state: Dict[str, Any], device: Optional[torch.device] = None) -> None:
+    """Restore `rng_state()`; a failure is an error, never a silent fresh seed. The CUDA state goes to the
+    training `device` when both the checkpoint and this run are on CUDA; across devices (CPU <-> CUDA) the
+    CPU, numpy and Python states still restore, and the data order and latents (CPU generators) too."""
     try:
         torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        cuda = state.get("cuda")
+        if isinstance(cuda, list):  # written by an earlier format: one state per visible GPU
+            cuda = cuda[0] if cuda else None
+        if cuda is not None and device is not None and torch.device(device).type == "cuda":
+            torch.cuda.set_rng_state(cuda, torch.device(device))
         n = state["numpy"]
         np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                              n["cached"]))

@@ -87,7 +87,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise GankitError(f"--n must be at least 2, got {a.n}")
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
                           a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
-                          drs_shift=a.drs_shift, drs_refit=a.drs_refit, drs_refit_batch=a.drs_refit_batch)
+                          drs_shift=a.drs_shift, drs_refit=a.drs_refit, drs_refit_batch=a.drs_refit_batch,
+                          device=a.device)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -99,7 +100,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
     print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
-                      drs_refit_batch=a.drs_refit_batch)))
+                      drs_refit_batch=a.drs_refit_batch, device=a.device)))
     return 0
 
 
@@ -150,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--class", dest="cls", type=int, help="class label for conditional models")
         s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                        help="use the EMA generator when the run has one")
-        s.add_argument("--device", default="cpu")
+        s.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
         if name == "sample":
             s.add_argument("--n", type=int, default=64)
             s.add_argument("--format", choices=["png", "png-dir", "npy"], default="png")
@@ -167,12 +168,14 @@ def parser() -> argparse.ArgumentParser:
                    help="Inception-v3 FID weights file (weights-inception-2015-12-05-6726825d.pth) for offline use")
     e.add_argument("--n", type=int, default=10000, help="generated samples")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    e.add_argument("--device", default="auto", help="where G, D and the feature extractor run: auto | cpu | cuda:N")
     add_drs(e)
     e.set_defaults(fn=cmd_eval)
     b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
     b.add_argument("name", choices=["toy2d", "stacked-mnist"])
     b.add_argument("--seeds", type=int, default=5)
     b.add_argument("--out", default="runs-bench")
+    b.add_argument("--device", default="auto", help="training and evaluation device: auto | cpu | cuda:N")
     add_drs(b, shift=False)
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)

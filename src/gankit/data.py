@@ -202,6 +202,19 @@ def folder(cfg: DataConfig) -> Dataset:
 
 
 # --- batches ----------------------------------------------------------------------------------------------
+GPU_DATA_SHARE = 0.5  # the data set may take at most this share of a GPU's free memory; else it stays on the host
+
+
+def data_home(nbytes: int, device: torch.device, free_bytes: Optional[int] = None) -> torch.device:
+    """Where the data set lives: on the training device when it fits in GPU_DATA_SHARE of the free GPU memory
+    (`torch.cuda.mem_get_info`), else in pinned host memory, each batch copied over as it is drawn."""
+    if device.type != "cuda":
+        return device
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    return device if nbytes <= GPU_DATA_SHARE * free_bytes else torch.device("cpu")
+
+
 class Batches:
     """Endless shuffled batches drawn by index from a tensor on `device`; epochs without replacement.
     The whole data order lives in `state_dict()` (generator state, permutation, position).
@@ -213,9 +226,12 @@ class Batches:
         if batch_size * world_size > len(ds):
             raise GankitError(f"train.batch_size={batch_size} x {world_size} process(es) is larger than the "
                               f"data set '{ds.name}' ({len(ds)} samples); use a smaller train.batch_size")
-        self.rank, self.world_size = rank, world_size
-        self.x = ds.x.to(device)
-        self.c = ds.c.to(device) if ds.c is not None else None
+        self.rank, self.world_size, self.device = rank, world_size, torch.device(device)
+        home = data_home(ds.x.numel() * ds.x.element_size(), self.device)
+        self.x = ds.x.to(home)
+        if home != self.device:
+            self.x = self.x.pin_memory()
+        self.c = ds.c.to(home) if ds.c is not None else None
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self.perm: Optional[torch.Tensor] = None
@@ -231,7 +247,11 @@ class Batches:
             self.pos = 0
         idx = self.perm[self.pos:self.pos + b][self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
         self.pos += b
-        return self.x[idx], (self.c[idx] if self.c is not None else None)
+        x, c = self.x[idx], (self.c[idx] if self.c is not None else None)
+        if x.device != self.device:  # the data set stayed on the host (data_home)
+            x = x.pin_memory().to(self.device, non_blocking=True)
+            c = c.to(self.device, non_blocking=True) if c is not None else None
+        return x, c
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(),

@@ -54,8 +54,8 @@ def init(device_name: str) -> World:
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     cuda = device_name != "cpu" and torch.cuda.is_available()
     if not dist.is_initialized():
-        if cuda:
-            torch.cuda.set_device(local)
+        if cuda:  # a launcher may give each process one GPU (SLURM --gpus-per-task=1): LOCAL_RANK > count
+            torch.cuda.set_device(local % torch.cuda.device_count())
         # torchrun's store outlives a restart (--max-restarts): keys of the dead attempt would send the new
         # workers to old addresses ("connection refused", pytorch#167288), so each attempt gets its own prefix.
         from torch.distributed.rendezvous import rendezvous
@@ -67,9 +67,10 @@ def init(device_name: str) -> World:
 
 
 def device_for(world: World, device: torch.device) -> torch.device:
-    """One GPU per process: cuda means cuda:LOCAL_RANK under torchrun."""
+    """One GPU per process: cuda means cuda:(LOCAL_RANK mod the visible GPUs) under torchrun, so that a
+    launcher that shows each process only its own GPU works as well as one that shows them all."""
     if world.active and device.type == "cuda":
-        return torch.device("cuda", world.local_rank)
+        return torch.device("cuda", world.local_rank % max(torch.cuda.device_count(), 1))
     return device
 
 
@@ -78,15 +79,26 @@ def wrap(module: nn.Module, world: World, device: torch.device, sync_bn: bool = 
     if not world.active:
         return module
     if sync_bn:
-        if device.type != "cuda":
-            raise GankitError("train.sync_bn=true needs CUDA (torch's SyncBatchNorm does not run on CPU); "
-                              "use train.sync_bn=false on CPU")
+        check_sync_bn(device)
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
     ddp = nn.parallel.DistributedDataParallel
     no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
                else {"broadcast_buffers": False})  # the older name (torch < 2.13)
     return ddp(module, device_ids=ids, **no_sync)
+
+
+def check_sync_bn(device: torch.device, D: Optional[nn.Module] = None, double_backward: bool = False) -> None:
+    """train.sync_bn needs CUDA, and torch's SyncBatchNorm has no double backward, so it cannot sit in a D
+    that a gradient penalty (R1, R2, GP) differentiates twice: refused with one line rather than failing
+    inside the first penalty."""
+    if device.type != "cuda":
+        raise GankitError("train.sync_bn=true needs CUDA (torch's SyncBatchNorm does not run on CPU); "
+                          "use train.sync_bn=false on CPU")
+    if double_backward and D is not None and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise GankitError("train.sync_bn=true with loss.gp/r1/r2: SyncBatchNorm has no double backward, and "
+                          "this D has BatchNorm; use train.sync_bn=false, or a D without BatchNorm "
+                          "(e.g. model.args.d_norm=spectral)")
 
 
 def mean(values: torch.Tensor, world: World) -> torch.Tensor:
@@ -112,11 +124,15 @@ def average_buffers(module: nn.Module, world: World) -> None:
             b.copy_(v.view_as(b))
 
 
-def any_true(flag: bool, world: World) -> bool:
-    """The same decision on every rank: True when any rank says True."""
+def any_true(flag, world: World, device: Optional[torch.device] = None) -> bool:
+    """The same decision on every rank: True when any rank says True. `flag`: a bool, or a tensor (its
+    device is used). The all-reduce runs on `device` (NCCL serves CUDA tensors only); one host sync."""
     if not world.active:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0])
+        return bool(flag)
+    if torch.is_tensor(flag):
+        t = flag.detach().reshape(-1)[:1].float()
+    else:
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
@@ -165,7 +181,10 @@ def job_id() -> Optional[str]:
 
 class SharedNoise:
     """Random draws shared by all ranks: each call draws the global batch from one generator (the same
-    state on every rank) and returns this rank's slice. `n` is the per-rank count."""
+    state on every rank) and returns this rank's slice, moved to `device`. `n` is the per-rank count.
+    The generator is a CPU one: its state loads on any machine (a CUDA generator's state does not fit a
+    CPU one, nor the reverse), so a checkpoint resumes across devices, and CPU and GPU runs of the same
+    seed draw the same latents."""
 
     def __init__(self, gen: torch.Generator, world: World):
         self.gen, self.world = gen, world
@@ -174,9 +193,11 @@ class SharedNoise:
         return t[self.world.rank * n:(self.world.rank + 1) * n] if self.world.active else t
 
     def randn(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
-        t = torch.randn(n * self.world.size, *shape, device=device, dtype=dtype, generator=self.gen)
-        return self._slice(t, n)
+        return self._moved(torch.randn(n * self.world.size, *shape, dtype=dtype, generator=self.gen), n, device)
 
     def rand(self, n: int, *shape: int, device=None, dtype=None) -> torch.Tensor:
-        t = torch.rand(n * self.world.size, *shape, device=device, dtype=dtype, generator=self.gen)
-        return self._slice(t, n)
+        return self._moved(torch.rand(n * self.world.size, *shape, dtype=dtype, generator=self.gen), n, device)
+
+    def _moved(self, t: torch.Tensor, n: int, device) -> torch.Tensor:
+        t = self._slice(t, n)
+        return t if device is None else t.to(device, non_blocking=True)

@@ -30,13 +30,14 @@ METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
 FEATURES = ("classifier", "inception")
 
 
-def get_extractor(features: str, ds: Dataset, inception_weights: Optional[str] = None, quiet: bool = True):
-    """'classifier' | 'inception' -> a callable x -> (features, logits) with a `key` for caching."""
+def get_extractor(features: str, ds: Dataset, inception_weights: Optional[str] = None, quiet: bool = True,
+                  device="cpu"):
+    """'classifier' | 'inception' -> a callable x -> (features, logits) with a `key` for caching, on `device`."""
     if features == "classifier":
-        return clf.Features(*clf.get_classifier(ds, quiet=quiet))
+        return clf.Features(*clf.get_classifier(ds, quiet=quiet, device=device))
     if features == "inception":
         from gankit.metrics.inception import Inception
-        return Inception(inception_weights)
+        return Inception(inception_weights, device=device)
     raise GankitError(f"unknown features '{features}'; choose from {', '.join(FEATURES)}")
 
 
@@ -54,28 +55,30 @@ def real_features(extractor, ds: Dataset) -> tuple:
 def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] = METRICS,
              features: str = "classifier", seed: int = 123, quiet: bool = True,
              inception_weights: Optional[str] = None,
-             sampler: Optional[Callable[[int, int], torch.Tensor]] = None) -> Dict[str, float]:
+             sampler: Optional[Callable[[int, int], torch.Tensor]] = None, device=None) -> Dict[str, float]:
     """Metrics of G against `ds`. 2D mixtures and Stacked MNIST get their mode protocols instead.
-    `sampler(n, seed)` draws the samples (default `sample(G, n, seed)`; e.g. DRS, see rejection.py)."""
+    `sampler(n, seed)` draws the samples (default `sample(G, n, seed)`; e.g. DRS, see rejection.py).
+    The feature extractor runs on `device` (default: G's), so samples never cross devices to be read."""
     sampler = sampler or (lambda n_, seed_: sample(G, n_, seed_))
+    device = device if device is not None else next(G.parameters()).device
     if not ds.is_image:
         if ds.name not in MIXTURES:
             raise GankitError(f"no metrics for 2D data set '{ds.name}'")
         means_fn, std = MIXTURES[ds.name]
         return mode_stats(sampler(N_SAMPLES, seed), means_fn(), std)
     if ds.name == "stacked-mnist":
-        return stacked_modes(sampler(N_STACKED, seed), quiet)
+        return stacked_modes(sampler(N_STACKED, seed), quiet, device)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
-    ext = get_extractor(features, ds, inception_weights, quiet)
+    ext = get_extractor(features, ds, inception_weights, quiet, device)
     x = sampler(n, seed)
     real_f, _ = real_features(ext, ds)
     fake_f, fake_logits = ext(x)
     out: Dict[str, float] = {}
     class_logits = fake_logits
     if features != "classifier" and ds.c is not None and ds.is_image:
-        digit = clf.Features(*clf.get_classifier(ds, quiet=quiet))
+        digit = clf.Features(*clf.get_classifier(ds, quiet=quiet, device=device))
         class_logits = digit(x)[1]
         out["classifier_accuracy"] = digit.accuracy
     out.update(all_image_metrics(real_f, fake_f, fake_logits, ds.c, ds.num_classes, tuple(metrics),
@@ -87,9 +90,9 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
     return {**out, "n": n, "features": features}
 
 
-def stacked_modes(x: torch.Tensor, quiet: bool = True) -> Dict[str, float]:
+def stacked_modes(x: torch.Tensor, quiet: bool = True, device="cpu") -> Dict[str, float]:
     """Stacked MNIST: each channel read by the mnist-5k digit classifier; mode = its 3-digit code."""
-    digit, acc = clf.get_classifier(build_dataset(DataConfig(name="mnist-5k")), quiet=quiet)
+    digit, acc = clf.get_classifier(build_dataset(DataConfig(name="mnist-5k")), quiet=quiet, device=device)
     if x.shape[-1] != 28:
         x = F.interpolate(x.float(), size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
     d = [clf.embed(digit, x[:, k:k + 1])[1].argmax(1) for k in range(3)]
@@ -109,16 +112,17 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
                  ema: bool = True, data: Optional[DataConfig] = None,
                  inception_weights: Optional[str] = None, drs: bool = False,
                  drs_shift: Optional[float] = None, drs_refit: int = 0,
-                 drs_refit_batch: int = REFIT_BATCH) -> Dict[str, float]:
-    """Evaluate a run directory / checkpoint / export; writes eval.json (eval-drs.json with `drs`:
-    samples by discriminator rejection, with D refit for `drs_refit` steps of `drs_refit_batch` first;
-    see rejection.py)."""
+                 drs_refit_batch: int = REFIT_BATCH, device: str = "auto") -> Dict[str, float]:
+    """Evaluate a run directory / checkpoint / export on `device` (auto: CUDA when present); writes
+    eval.json (eval-drs.json with `drs`: samples by discriminator rejection, with D refit for `drs_refit`
+    steps of `drs_refit_batch` first; see rejection.py)."""
     from gankit.loading import load_generator
-    G = load_generator(Path(path), ema=ema)
+    G = load_generator(Path(path), ema=ema, device=device)
     ds = build_dataset(data) if data else run_dataset(Path(path))
     sampler = None
     if drs:
-        sampler = drs_sampler(G, run_discriminator(Path(path), G, ds, drs_refit, drs_refit_batch), drs_shift)
+        D = run_discriminator(Path(path), G, ds, drs_refit, drs_refit_batch, device=str(next(G.parameters()).device))
+        sampler = drs_sampler(G, D, drs_shift)
     result = evaluate(G, ds, n, metrics, features, quiet=False,
                       inception_weights=inception_weights, sampler=sampler)
     if drs:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 
-from gankit import checkpoint, nets
+from gankit import checkpoint, hardware, nets
 from gankit.registry import GankitError
 
 
@@ -40,7 +39,7 @@ def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Modu
         weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
         checkpoint.load_state(G, weights, "G")
     G.meta = meta if path.suffix == ".safetensors" else state["meta"]
-    return G.to(torch.device(device)).eval().requires_grad_(False)
+    return G.to(hardware.pick_device(device)).eval().requires_grad_(False)
 
 
 def load_discriminator(path: Path, device: str = "cpu") -> nn.Module:
@@ -58,4 +57,4 @@ def load_discriminator(path: Path, device: str = "cpu") -> nn.Module:
                           f"(PacGAN), not single samples")
     checkpoint.load_state(D, state["D"], "D")
     D.config = state["config"]
-    return D.to(torch.device(device)).eval().requires_grad_(False)
+    return D.to(hardware.pick_device(device)).eval().requires_grad_(False)

@@ -44,7 +44,7 @@ def train_state(p: Parts, step: int, nimg: int) -> dict:
             "G_ema": p.G_ema.state_dict() if p.G_ema is not None else None,
             "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
             "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
-            "rng": checkpoint.rng_state(), "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
+            "rng": checkpoint.rng_state(p.device), "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
 
 
 def restore(p: Parts, state: dict) -> tuple:
@@ -59,7 +59,7 @@ def restore(p: Parts, state: dict) -> tuple:
         p.noise.set_state(state["noise"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
-    checkpoint.set_rng_state(state["rng"])
+    checkpoint.set_rng_state(state["rng"], p.device)
     p.skipped, p.d_steps = state["counters"]["skipped"], state["counters"]["d_steps"]
     p.best_fid = state["counters"].get("best_fid", math.inf)
     if p.world.rank:  # the saved RNG state is rank 0's; other ranks keep streams of their own

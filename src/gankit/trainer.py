@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from gankit import distributed, nets
+from gankit import distributed, hardware, nets
 from gankit.augment import DiffAugment
 from gankit.config import Config
 from gankit.data import Batches, Dataset, build_dataset
@@ -37,33 +37,12 @@ from gankit.schedule import lr_scale, set_lr
 from gankit.stats import Stats
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GankitError(f"train.device: '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GankitError(f"train.device={name} but CUDA is not available here; use train.device=cpu")
-    return device
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 def resolve_amp(mode: str, device: torch.device) -> bool:
     """bf16 autocast on/off. 'auto' turns it on where the hardware has native bf16; an explicit 'bf16'
     on hardware without it falls back to fp32 with a warning (emulated bf16 is slower than fp32)."""
     if mode == "off":
         return False
-    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
+    native = hardware.native_bf16(device)
     if mode == "bf16" and not native:
         warnings.warn(f"train.amp=bf16: no native bf16 on this {device.type}; training in fp32", stacklevel=2)
     return native
@@ -109,7 +88,7 @@ class Parts:
 
 
 def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World()) -> Parts:
-    device = distributed.device_for(world, pick_device(cfg.train.device))
+    device = distributed.device_for(world, hardware.pick_device(cfg.train.device))
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
     loss = LOSSES.get(cfg.loss.name)
@@ -125,7 +104,12 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
         raise GankitError(f"train.eval_every needs a labelled data set for its classifier features; "
                           f"'{ds.name}' has no labels")
     G, D = build_nets(cfg, ds, c_dim)
+    if cfg.train.sync_bn and world.active:
+        distributed.check_sync_bn(device, D, double_backward=bool(cfg.loss.gp or cfg.loss.r1 or cfg.loss.r2))
     G, D = G.to(device), D.to(device)
+    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest kernels; TF32 matmuls in fp32 runs
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
     if cfg.train.channels_last and ds.is_image:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.train.ema_kimg > 0 else None
@@ -141,7 +125,7 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
                  make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
                  loss, build_regularizers(cfg.loss),
                  Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
-                 torch.Generator(device).manual_seed(cfg.train.seed + 1),
+                 torch.Generator().manual_seed(cfg.train.seed + 1),  # CPU: see SharedNoise
                  resolve_amp(cfg.train.amp, device), ema_beta, world, augment, G, D, meta=meta)
     p.shared = SharedNoise(p.noise, world)  # the same generator object: restore() keeps it in step
     return p
@@ -181,10 +165,12 @@ def distribute(p: Parts) -> None:
 
 
 def maybe_compile(module: nn.Module, on: bool) -> nn.Module:
+    """torch.compile'd, with dynamo's suppress_errors on (process-wide): a graph that fails to compile runs
+    eagerly with a warning instead of stopping the run; the run banner says so."""
     if not on:
         return module
     import torch._dynamo
-    torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly, with a warning
+    torch._dynamo.config.suppress_errors = True
     return torch.compile(module)
 
 
@@ -195,8 +181,10 @@ def for_d(p: Parts, x: torch.Tensor) -> torch.Tensor:
 
 # --- one step ---------------------------------------------------------------------------------------------
 def finite_or_skip(p: Parts, loss: torch.Tensor) -> bool:
-    """With train.on_nan=skip, drop an update whose loss is not finite (costs one sync per update)."""
-    if p.cfg.train.on_nan == "skip" and not torch.isfinite(loss).item():
+    """With train.on_nan=skip, drop an update whose loss is not finite (costs one sync per update). Under
+    torchrun the ranks decide together: one rank skipping the backward while the others enter DDP's
+    gradient all-reduce would hang them."""
+    if p.cfg.train.on_nan == "skip" and distributed.any_true(~torch.isfinite(loss.detach()), p.world):
         p.skipped += 1
         return False
     return True
@@ -213,9 +201,9 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
         fake_logits = p.D_train(seen_fake, c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
     total = d_loss
-    for reg in p.regs:
+    for reg in p.regs:  # outside autocast, in fp32 (a second derivative in bf16 keeps few of its bits)
         if reg.due(p.d_steps):
-            pen = reg.penalty(p.D_reg, real, seen_fake, c, p.shared)
+            pen = reg.penalty(p.D_reg, real.float(), seen_fake.float(), c, p.shared)
             stats.report(f"reg/{reg.name}", pen)
             total = total + pen
     p.d_steps += 1
@@ -264,6 +252,8 @@ def train_step(p: Parts, stats: Stats) -> None:
     t, fake = p.cfg.train, None
     for i in range(t.n_critic):
         real, c = next(p.batches)
+        if t.channels_last and real.dim() == 4:  # the nets are channels_last: no layout change in conv 1
+            real = real.contiguous(memory_format=torch.channels_last)
         fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
     g_step(p, real, c, stats, fake)
     if p.G_ema is not None:
@@ -337,7 +327,8 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
     stats = Stats(run_dir if main else None, world=world)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"run {run_dir}: {cfg.recipe} | {cfg.model.family} on {p.ds.name} {p.ds.img_shape} x{len(p.ds)} "
-        f"| {p.device}{' bf16' if p.amp else ''}{f' x{world.size} processes' if world.active else ''} "
+        f"| {p.device}{' bf16' if p.amp else ''}{f' x{world.size} processes' if world.active else ''}"
+        f"{' | compiled (a graph that fails to compile runs eagerly: see warnings)' if t.compile else ''} "
         f"| steps {start}->{t.steps}")
     if start == 0 and main:  # a run is resumable from its first moment
         save_pictures(p, run_dir, 0, stats)
@@ -356,7 +347,8 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                 nimg += t.n_critic * global_batch
                 seen += t.n_critic * global_batch
                 bar.update(1)
-                if step % t.log_every == 0 or step == t.steps:
+                logged = step % t.log_every == 0 or step == t.steps
+                if logged:
                     now = time.perf_counter()
                     values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
                     seen, last_log = 0, now
@@ -369,7 +361,8 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                     evaluate_now(p, run_dir, step, nimg, stats)
                 if main and step % t.ckpt_every == 0:
                     save_checkpoint(p, run_dir, step, nimg)
-                if t.max_minutes and distributed.any_true(time.perf_counter() - t0 > 60 * t.max_minutes, world):
+                if t.max_minutes and logged and distributed.any_true(  # one sync, at the log cadence
+                        time.perf_counter() - t0 > 60 * t.max_minutes, world, p.device):
                     say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
                     break
         except (KeyboardInterrupt, Stopped, RuntimeError) as e:  # a half-done step is not saved

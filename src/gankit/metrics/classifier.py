@@ -71,8 +71,8 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return pad[:, :, dy:dy + h, dx:dx + w]
 
 
-def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0) -> Tuple[Classifier, float]:
-    """Train on 90% of `ds`, return the model and its accuracy on the held-out 10%."""
+def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, device="cpu") -> Tuple[Classifier, float]:
+    """Train on 90% of `ds` (on `device`), return the model and its accuracy on the held-out 10%."""
     if ds.c is None or not ds.is_image:
         raise GankitError(f"the classifier feature extractor needs labelled images; '{ds.name}' has none")
     g = torch.Generator().manual_seed(seed)
@@ -80,7 +80,7 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0) -> Tuple[Class
     perm = torch.randperm(len(ds), generator=g)
     n_val = max(len(ds) // 10, 1)
     val, tr = perm[:n_val], perm[n_val:]
-    model = Classifier(ds.img_shape, ds.num_classes)
+    model = Classifier(ds.img_shape, ds.num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     steps_per_epoch = max(len(tr) // 128, 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * steps_per_epoch)
@@ -89,39 +89,42 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0) -> Tuple[Class
         order = tr[torch.randperm(len(tr), generator=g)]
         for i in range(steps_per_epoch):
             idx = order[i * 128:(i + 1) * 128]
-            loss = F.cross_entropy(model(augment(ds.x[idx], g)), ds.c[idx])
+            loss = F.cross_entropy(model(augment(ds.x[idx], g).to(device)), ds.c[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
     model.eval()
     with torch.inference_mode():
-        pred = torch.cat([model(ds.x[val[i:i + 1000]]).argmax(1) for i in range(0, len(val), 1000)])
-    return model, float((pred == ds.c[val]).float().mean())
+        pred = torch.cat([model(ds.x[val[i:i + 1000]].to(device)).argmax(1).cpu() for i in range(0, len(val), 1000)])
+    return model.cpu(), float((pred == ds.c[val]).float().mean())
 
 
-def get_classifier(ds: Dataset, quiet: bool = False) -> Tuple[Classifier, float]:
-    """The cached classifier for `ds` (trained on first use); returns (model in eval mode, held-out accuracy)."""
+def get_classifier(ds: Dataset, quiet: bool = False, device="cpu") -> Tuple[Classifier, float]:
+    """The cached classifier for `ds` (trained on first use, on `device`); returns (model in eval mode on
+    `device`, held-out accuracy)."""
     path = cache_dir() / f"classifier-{ds.name}-{data_hash(ds)}.pt"
     model = Classifier(ds.img_shape, ds.num_classes)
     if path.is_file():
         state = checkpoint.load(path)
         checkpoint.load_state(model, state["weights"], "classifier")
-        return model.eval().requires_grad_(False), float(state["accuracy"])
+        return model.to(device).eval().requires_grad_(False), float(state["accuracy"])
     if not quiet:
         print(f"training the {ds.name} feature classifier (once; cached in {path.parent}) ...", flush=True)
     with torch.random.fork_rng():  # leave the caller's global RNG (a training run's) untouched
-        model, acc = train_classifier(ds)
+        model, acc = train_classifier(ds, device=device)
     checkpoint.save(path, {"weights": model.state_dict(), "accuracy": acc, "data": ds.name})
-    return model.eval().requires_grad_(False), acc
+    return model.to(device).eval().requires_grad_(False), acc
 
 
 @torch.inference_mode()
 def embed(model: Classifier, x: torch.Tensor, batch: int = 1000) -> Tuple[torch.Tensor, torch.Tensor]:
-    """-> (features (N, 128), logits (N, K)) as float64 on the CPU."""
+    """-> (features (N, 128), logits (N, K)) as float64 on the CPU; x may live on any device (each chunk is
+    moved to the model's)."""
+    device = next(model.parameters()).device
     feats, logits = [], []
     for i in range(0, len(x), batch):
-        f = model.features(x[i:i + batch].float())
+        f = model.features(x[i:i + batch].to(device).float())
         feats.append(f.double().cpu())
         logits.append(model.head(f).double().cpu())
     return torch.cat(feats), torch.cat(logits)
