@@ -5,6 +5,7 @@ classes (images) or modes / high-quality share / reverse KL (2D mixtures).
     python benchmarks/quality.py --recipes dcgan seed-dcgan --minutes 3   # equal wall-time budget
     python benchmarks/quality.py --floor                  # also F0: FID between two halves of the data
     python benchmarks/quality.py --recipes dcgan --reference --minutes 3   # + the plain PyTorch DCGAN loop
+    python benchmarks/quality.py ... --write docs/results/NAME.md          # also the table as a results fragment
 
 Images: 10,000 samples (--n), classifier features (see README, "Evaluation that works offline").
 2D: 2,500 samples, VEEGAN/PacGAN protocol. Runs go to --out (default runs-quality/).
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 import gankit
 from gankit.config import load_config, recipe_names
+from gankit.bench import results_fragment, write_results
 from gankit.data import build_dataset
 from gankit.evaluate import evaluate, real_vs_real
 
@@ -67,8 +69,10 @@ def main():
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--options", nargs="*", default=[])
     ap.add_argument("--reference", action="store_true", help="also the plain PyTorch DCGAN (benchmarks/speed.py)")
+    ap.add_argument("--label", nargs="*", default=[], help="row names, one per recipe (default: the recipe)")
+    ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
     a = ap.parse_args()
-    rows = []
+    rows, f0 = [], None
     if a.floor:
         ds = build_dataset(load_config("dcgan").data)
         f0 = real_vs_real(ds)
@@ -85,8 +89,9 @@ def main():
         G = gankit.load(run)
         m = evaluate(G, build_dataset(cfg.data), n=a.n)
         (run / "eval.json").write_text(json.dumps(m, indent=2))
-        rows.append((name, steps, wall, m, run))
-        say(name, steps, wall, m)
+        label = a.label[len(rows)] if len(rows) < len(a.label) else name
+        rows.append((label, steps, wall, m, run))
+        say(label, steps, wall, m)
     if a.reference:
         t = time.perf_counter()
         G, steps = train_reference(a.minutes, 3000, a.seed)
@@ -94,14 +99,30 @@ def main():
         m = evaluate(G.eval(), build_dataset(load_config("dcgan").data), n=a.n)
         rows.append(("reference DCGAN (PyTorch example loop)", steps, wall, m, None))
         say("reference", steps, wall, m)
-    print("\n| recipe | steps | wall s | FID | KID | precision | recall | classes | modes | HQ | rev. KL |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, steps, wall, m, run in rows:
-        if "fid" in m:
-            print(f"| {name} | {steps} | {wall:.0f} | {m['fid']:.2f} | {m['kid']:.2f} | {m['precision']:.3f} | "
-                  f"{m['recall']:.3f} | {m['classes']} | | | |")
-        else:
-            print(f"| {name} | {steps} | {wall:.0f} | | | | | | {m['modes']} | {m['hq']:.3f} | {m['kl']:.4f} |")
+    table = markdown(rows, f0)
+    print("\n" + table)
+    if a.write:
+        note = f"F₀ (FID between two halves of mnist-5k) = {f0['fid']:.2f}." if f0 else ""
+        write_results(a.write, results_fragment(table, note=note))
+
+
+def markdown(rows, f0=None) -> str:
+    """Image rows: FID (and FID / F₀ with --floor), KID × 10³, precision, recall, classes, `--class K`
+    accuracy of conditional runs; 2D rows: modes, high-quality share, reverse KL."""
+    if all("fid" in m for _, _, _, m, _ in rows):
+        lines = ["| recipe | steps | wall s | FID | " + ("FID / F₀ | " if f0 else "") +
+                 "KID ×10³ | precision | recall | classes | class KL | `--class K` accuracy |",
+                 "|---|---|---|---|" + ("---|" if f0 else "") + "---|---|---|---|---|---|"]
+        for name, steps, wall, m, _ in rows:
+            ratio = f"{m['fid'] / f0['fid']:.1f} | " if f0 else ""
+            acc = f"{100 * m['cond_acc']:.1f}%" if "cond_acc" in m else ""
+            lines.append(f"| {name} | {steps} | {wall:.0f} | {m['fid']:.2f} | {ratio}{1e3 * m['kid']:.2f} | "
+                         f"{m['precision']:.3f} | {m['recall']:.3f} | {m['classes']} | {m['class_kl']:.3f} | {acc} |")
+        return "\n".join(lines)
+    lines = ["| recipe | steps | wall s | modes | high quality | reverse KL |", "|---|---|---|---|---|---|"]
+    for name, steps, wall, m, _ in rows:
+        lines.append(f"| {name} | {steps} | {wall:.0f} | {m['modes']} | {m['hq']:.3f} | {m['kl']:.4f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

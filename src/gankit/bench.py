@@ -10,11 +10,16 @@ the digit classifier; modes = distinct 3-digit codes of 1,000; KL of the code hi
 """
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from gankit.hardware import describe
 from gankit.rejection import REFIT_BATCH
 
 BENCHES = {"toy2d": ["ring8", "grid25"], "stacked-mnist": ["stacked-mnist"]}
@@ -71,6 +76,25 @@ def _say(results: Dict[str, List[dict]], name: str, seed: int, r: dict) -> None:
     acc = f", acceptance {r['acceptance']:.3f}" if "acceptance" in r else ""
     print(f"{name} seed {seed}: {r['modes']} modes, {hq}KL {r['kl']:.4f}, {r['seconds']:.0f} s "
           f"({r['cpu_seconds']:.0f} CPU-s){acc}", flush=True)
+
+
+def results_fragment(table: str, command: Optional[str] = None, precision: str = "fp32 (train.amp=off)",
+                     note: str = "") -> str:
+    """A measured table as a docs/results/*.md fragment: the command that regenerates it (default: this
+    process's own command line), the hardware it ran on, the training precision, then the table."""
+    if command is None:
+        args = shlex.join(sys.argv[1:])
+        command = f"gankit {args}" if Path(sys.argv[0]).name == "gankit" else f"python {shlex.join(sys.argv[:1])} {args}"
+        if "OMP_NUM_THREADS" in os.environ:  # part of how the numbers were made (one thread: CPU s = wall s)
+            command = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} {command}"
+    lines = [f"Command: `{command.strip()}`", "", f"Hardware: {describe()}; training in {precision}", ""]
+    return "\n".join(lines + ([note, ""] if note else []) + [table, ""])
+
+
+def write_results(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    print(f"wrote {path}")
 
 
 def _ms(values: List[float], digits: int = 2) -> str:
