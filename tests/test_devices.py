@@ -23,6 +23,8 @@ SMALL = ["model.args.g_width=8", "model.args.d_width=8", "train.batch_size=8"]
     ("dcgan", ["loss.r1=1", "loss.r2=1"], ["reg/r1", "reg/r2"]),
     ("wgan-gp", ["train.n_critic=1"], ["reg/gp"]),
     ("acgan", [], ["reg/acgan", "reg_g/acgan"]),
+    ("pix2pix-edges", ["loss.r1=1"], ["reg/r1", "loss/g_l1"]),  # D sees (input, image) pairs
+    ("inpaint", [], ["loss/g_l1"]),
 ])
 def test_bf16_autocast_trains_with_every_penalty(make_cfg, monkeypatch, recipe, extra, penalties):
     """Under bf16 autocast G's fakes are bf16; the penalties run D in fp32 outside autocast, so they must get

@@ -43,6 +43,9 @@ def cmd_train(a: argparse.Namespace) -> int:
 def _load_g(a: argparse.Namespace):
     from gankit import load
     G = load(a.run, ema=a.ema, device=a.device)
+    if not G.task.has_latent:
+        raise GankitError(f"{a.run} translates images (task {G.task.cfg.name}): it has no latent to sample; "
+                          f"use gankit translate RUN INPUT --out OUT")
     if a.cls is not None and not G.c_dim:
         raise GankitError("--class needs a conditional model (recipe cgan or model.conditional=true)")
     if a.cls is not None and not 0 <= a.cls < G.c_dim:
@@ -81,6 +84,15 @@ def cmd_interpolate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(a: argparse.Namespace) -> int:
+    from gankit import load
+    from gankit.sample import translate_files
+    n = translate_files(load(a.run, ema=a.ema, device=a.device), Path(a.input), Path(a.out), mask=a.mask,
+                        seed=a.seed, from_targets=a.from_targets, save_inputs=a.save_inputs, save_masks=a.save_masks)
+    print(f"{n} image(s) translated -> {a.out}")
+    return 0
+
+
 def cmd_eval(a: argparse.Namespace) -> int:
     from gankit.evaluate import evaluate_run
     if a.n <= 1:
@@ -96,11 +108,14 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gankit.bench import report, run
+    from gankit.bench import report, results_fragment, run, write_results
     if a.seeds < 1:
         raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    print(report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
-                      drs_refit_batch=a.drs_refit_batch, device=a.device)))
+    table = report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
+                       drs_refit_batch=a.drs_refit_batch, device=a.device))
+    print(table)
+    if a.write:
+        write_results(a.write, results_fragment(table))
     return 0
 
 
@@ -160,6 +175,19 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--rows", type=int, default=8)
             s.add_argument("--steps", type=int, default=10)
         s.set_defaults(fn=fn)
+    tr = sub.add_parser("translate", help="image-to-image runs: translate images (pix2pix, SR, inpainting)")
+    tr.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
+    tr.add_argument("input", help="an image file, a folder of images, or a .npy array")
+    tr.add_argument("--out", required=True, help=".npy (float32 in [-1, 1]), .png (input | output grid) or a folder")
+    tr.add_argument("--mask", help="inpainting: .npy (N, H, W) or (N, 1, H, W), 1 = hole (default: drawn, --seed)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--from-targets", action="store_true",
+                    help="INPUT holds target images: derive G's inputs from them as in training, then translate")
+    tr.add_argument("--save-inputs", metavar="NPY", help="write G's inputs (float32) to this .npy")
+    tr.add_argument("--save-masks", metavar="NPY", help="inpainting: write the holes used to this .npy")
+    tr.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    tr.add_argument("--device", default="auto")
+    tr.set_defaults(fn=cmd_translate)
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage, classes (offline)")
     e.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
     e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes")
@@ -176,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, default=5)
     b.add_argument("--out", default="runs-bench")
     b.add_argument("--device", default="auto", help="training and evaluation device: auto | cpu | cuda:N")
+    b.add_argument("--write", metavar="MD", help="also write the table, its command and the hardware to MD "
+                                                 "(docs/results/*.md; python benchmarks/results.py assembles them)")
     add_drs(b, shift=False)
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)

@@ -52,6 +52,18 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class TaskConfig:
+    name: str = "noise"         # registered task (see `gankit.tasks.TASKS`): noise | translate | sr | inpaint
+    input: str = ""             # translate without pairs: how inputs come from targets ("edges": Sobel)
+    scale: int = 4              # sr: the downscaling factor (a power of 2)
+    l1: float = 0.0             # weight of the L1 reconstruction loss in G's loss (pix2pix: 100)
+    l2: float = 0.0             # weight of the L2 (MSE) reconstruction loss
+    perceptual: float = 0.0     # sr: weight of the feature loss in the data's bundled classifier features
+    adv: float = 1.0            # weight of the adversarial term in G's loss (SRGAN: 1e-3; 0: reconstruction only)
+    pretrain_steps: int = 0     # G steps on the reconstruction loss alone before D joins (SRGAN)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     steps: int = 3000           # G updates
     batch_size: int = 64        # per process; under torchrun the global batch is batch_size x world size
@@ -91,6 +103,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -246,9 +259,13 @@ def validate(cfg: Config) -> None:
     for key, v in {"train.eval_every": t.eval_every, "loss.gp": loss.gp, "loss.r1": loss.r1, "loss.r2": loss.r2,
                    "loss.clip": loss.clip, "loss.acgan": loss.acgan, "train.ema_kimg": t.ema_kimg,
                    "train.max_minutes": t.max_minutes, "train.lr_warmup": t.lr_warmup,
-                   "model.d_pca": cfg.model.d_pca}.items():
+                   "model.d_pca": cfg.model.d_pca, "task.l1": cfg.task.l1, "task.l2": cfg.task.l2,
+                   "task.perceptual": cfg.task.perceptual, "task.adv": cfg.task.adv,
+                   "task.pretrain_steps": cfg.task.pretrain_steps}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
+    if cfg.task.scale < 2 or cfg.task.scale & (cfg.task.scale - 1):
+        raise GankitError(f"task.scale must be a power of 2 (2, 4, 8), got {cfg.task.scale}")
     if t.batch_size % t.pack:
         raise GankitError(f"train.batch_size={t.batch_size} must be a multiple of train.pack={t.pack}")
     if t.eval_n < 2:

@@ -25,12 +25,14 @@ DATASETS = Registry("data set")
 
 @dataclass
 class Dataset:
-    """x: (N, *img_shape) float32 in [-1, 1] (images) or raw coordinates (2D points); c: (N,) int64 or None."""
+    """x: (N, *img_shape) float32 in [-1, 1] (images) or raw coordinates (2D points); c: (N,) int64 or None;
+    a: (N, C_a, H, W) the paired inputs of a translation data set (x holds the targets), else None."""
     name: str
     x: torch.Tensor
     c: Optional[torch.Tensor]
     num_classes: int = 0
     class_names: Tuple[str, ...] = ()
+    a: Optional[torch.Tensor] = None
 
     @property
     def img_shape(self) -> Tuple[int, ...]:
@@ -42,6 +44,12 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+
+def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
+    """The samples `idx` of `ds` (labels, class names and paired inputs alike)."""
+    return Dataset(ds.name, ds.x[idx], None if ds.c is None else ds.c[idx], ds.num_classes, ds.class_names,
+                   None if ds.a is None else ds.a[idx])
 
 
 def build_dataset(cfg: DataConfig) -> Dataset:
@@ -201,6 +209,66 @@ def folder(cfg: DataConfig) -> Dataset:
     return Dataset("folder", x, None, 0)
 
 
+def _load_side(files, channels: int, res: int) -> torch.Tensor:
+    """Decoded images (N, C, res, res) in [-1, 1], resized (shorter side) and centre-cropped."""
+    from torchvision.transforms import functional as TF
+    out = []
+    for p in files:
+        im, _ = _open_image(p, channels)
+        t = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))
+        out.append(TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) if res else t)
+    if len({t.shape for t in out}) > 1:
+        raise GankitError(f"the images under {Path(files[0]).parent} differ in size; set data.resolution")
+    return torch.stack(out).float() / 127.5 - 1
+
+
+@DATASETS.register("pairs")
+def pairs(cfg: DataConfig) -> Dataset:
+    """Aligned pairs for translation under `data.root`: folders `A/` and `B/` with matching file names, or
+    pix2pix's layout (each file holds A | B side by side). A is the input, B the target; `data.resolution`
+    resizes both (default: their own size, which must agree)."""
+    from PIL import Image
+    root = Path(cfg.root)
+    if not root.is_dir():
+        raise GankitError(f"data.root '{root}' is not a directory (data.name=pairs needs A/ and B/, or A|B files)")
+    listing = lambda d: {p.name: p for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_EXTS}  # noqa: E731
+    if (root / "A").is_dir() and (root / "B").is_dir():
+        a_files, b_files = listing(root / "A"), listing(root / "B")
+        lonely = sorted(set(a_files) ^ set(b_files))
+        if lonely:
+            side = "A" if lonely[0] in a_files else "B"
+            raise GankitError(f"{root / side / lonely[0]} has no partner in {root / ('B' if side == 'A' else 'A')}/ "
+                              f"({len(lonely)} unpaired file(s)); give each image the same name on both sides")
+        names = sorted(a_files)
+        bad = [k for k in names if Image.open(a_files[k]).size != Image.open(b_files[k]).size]
+        if bad:
+            raise GankitError(f"pair '{bad[0]}' differs in size between A/ and B/ ({len(bad)} pair(s)); "
+                              f"give A and B of each pair the same size")
+        ch = cfg.channels
+        a = _load_side([a_files[k] for k in names], ch or _channels(a_files.values()), cfg.resolution)
+        b = _load_side([b_files[k] for k in names], ch or _channels(b_files.values()), cfg.resolution)
+    else:
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise GankitError(f"no pairs under '{root}': give folders A/ and B/, or A|B side-by-side image files")
+        both = _load_side(files, cfg.channels or _channels(files), 0)
+        if both.shape[-1] % 2:
+            raise GankitError(f"{files[0]}: an A|B file must have an even width, A and B side by side")
+        half = both.shape[-1] // 2
+        a, b = both[..., :half], both[..., half:]
+        if cfg.resolution:
+            size = (cfg.resolution, cfg.resolution)
+            a, b = (F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False) for t in (a, b))
+    if a.shape[-2:] != b.shape[-2:]:
+        raise GankitError(f"inputs are {tuple(a.shape[-2:])} and targets {tuple(b.shape[-2:])}; set data.resolution")
+    return Dataset("pairs", b.clamp(-1, 1).contiguous(), None, a=a.clamp(-1, 1).contiguous())
+
+
+def _channels(files) -> int:
+    """3 when any of the files is colour, else 1."""
+    return 3 if any(_open_image(p, 0)[1] for p in files) else 1
+
+
 # --- batches ----------------------------------------------------------------------------------------------
 GPU_DATA_SHARE = 0.5  # the data set may take at most this share of a GPU's free memory; else it stays on the host
 
@@ -232,6 +300,7 @@ class Batches:
         if home != self.device:
             self.x = self.x.pin_memory()
         self.c = ds.c.to(home) if ds.c is not None else None
+        self.a = ds.a.to(home) if ds.a is not None else None  # paired inputs travel with their targets
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self.perm: Optional[torch.Tensor] = None
@@ -241,17 +310,19 @@ class Batches:
         return self
 
     def __next__(self):
+        """-> (x, c), or (x, c, a) for a paired data set."""
         n, b = self.x.shape[0], self.batch_size * self.world_size
         if self.perm is None or self.pos + b > n:
             self.perm = torch.randperm(n, generator=self.gen).to(self.x.device)
             self.pos = 0
         idx = self.perm[self.pos:self.pos + b][self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
         self.pos += b
-        x, c = self.x[idx], (self.c[idx] if self.c is not None else None)
-        if x.device != self.device:  # the data set stayed on the host (data_home)
-            x = x.pin_memory().to(self.device, non_blocking=True)
-            c = c.to(self.device, non_blocking=True) if c is not None else None
-        return x, c
+        out = [self.x[idx], (self.c[idx] if self.c is not None else None)]
+        if self.a is not None:
+            out.append(self.a[idx])
+        if out[0].device != self.device:  # the data set stayed on the host (data_home)
+            out = [t if t is None else t.pin_memory().to(self.device, non_blocking=True) for t in out]
+        return tuple(out)
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(),
@@ -261,3 +332,33 @@ class Batches:
         self.gen.set_state(state["gen"])
         self.perm = None if state["perm"] is None else state["perm"].to(self.x.device)
         self.pos = int(state["pos"])
+
+
+# --- images in, for gankit translate ----------------------------------------------------------------------
+def load_images(path: Path, channels: int = 0) -> Tuple[torch.Tensor, list]:
+    """An image file, a folder of images, or a .npy array (float32 in [-1, 1] shaped (N, C, H, W), or uint8
+    shaped (N, H, W) / (N, H, W, C)) -> ((N, C, H, W) float32 in [-1, 1], names). `channels` 1 or 3
+    converts decoded images (0: as they are)."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise GankitError(f"cannot read {path} as a numpy array ({e})") from None
+        if arr.dtype == np.uint8 and arr.ndim in (3, 4):
+            x = from_uint8(arr, np.zeros(len(arr)), path.stem).x
+        elif arr.dtype.kind == "f" and arr.ndim == 4:
+            x = torch.from_numpy(arr.astype(np.float32))
+            if x.numel() and (x.min() < -1.001 or x.max() > 1.001):
+                raise GankitError(f"{path}: float images must lie in [-1, 1] (got {float(x.min()):.3g}..{float(x.max()):.3g})")
+        else:
+            raise GankitError(f"{path}: expected float32 (N, C, H, W) in [-1, 1] or uint8 (N, H, W) / (N, H, W, C), "
+                              f"got {arr.dtype} {arr.shape}")
+        return x, [f"{i:06d}" for i in range(len(x))]
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS) \
+        if path.is_dir() else None
+    if files is None:
+        raise GankitError(f"{path}: no such file or folder")
+    if not files:
+        raise GankitError(f"no image files under '{path}'")
+    return _load_side(files, channels or _channels(files), 0), [p.stem for p in files]

@@ -90,6 +90,49 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
     return {**out, "n": n, "features": features}
 
 
+def translation_scores(fake: torch.Tensor, target: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                       ext=None, real_f: Optional[torch.Tensor] = None, prefix: str = "") -> Dict[str, float]:
+    """Image-to-image metrics of outputs against their targets (both (N, C, H, W) in [-1, 1]): PSNR and SSIM
+    (torchmetrics, data range 2, PSNR averaged over images), L1; with a classifier `ext`, FID of the outputs
+    to the real targets' features `real_f` and the share of outputs read as their target's label."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+    from gankit.metrics.scores import fid
+    fake, target = fake.float().cpu(), target.float().cpu()
+    out = {"psnr": float(peak_signal_noise_ratio(fake, target, data_range=2.0, reduction="none",
+                                                 dim=(1, 2, 3)).mean()),
+           "ssim": float(structural_similarity_index_measure(fake, target, data_range=2.0)),
+           "l1": float((fake - target).abs().mean())}
+    if ext is not None:
+        fake_f, logits = ext(fake)
+        out["fid"] = fid(real_f, fake_f)
+        if labels is not None:
+            out["accuracy"] = float((logits.argmax(1) == labels.cpu()).double().mean())
+    return {f"{prefix}{k}": v for k, v in out.items()}
+
+
+def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Optional[Dataset] = None,
+                         seed: int = 123) -> Dict[str, float]:
+    """A translation run on its held-out split: inputs derived from the held-out targets as in training
+    (or the split's own pairs), then `translation_scores`; FID and digit accuracy in the classifier
+    features of `features_of` (the training data) when it has labels. Inpainting also reports the centre
+    square of half the side (`centre_*`)."""
+    from gankit.tasks import Inpaint, translate
+    ext, real_f = None, None
+    if features_of is not None and features_of.c is not None:
+        ext = clf.Features(*clf.get_classifier(features_of, quiet=True, device=next(G.parameters()).device))
+        real_f = ext(held_out.x)[0]
+    src = held_out.a if held_out.a is not None else held_out.x
+    fake, _, _ = translate(G, task, src, from_targets=held_out.a is None, seed=seed)
+    out = translation_scores(fake, held_out.x, held_out.c, ext, real_f)
+    if isinstance(task, Inpaint):
+        side = held_out.x.shape[-1]
+        centre = torch.zeros(len(held_out), 1, side, side)
+        centre[..., side // 4: side // 4 + side // 2, side // 4: side // 4 + side // 2] = 1
+        fake, _, _ = translate(G, task, held_out.x, mask=centre, seed=seed)
+        out.update(translation_scores(fake, held_out.x, held_out.c, ext, real_f, prefix="centre_"))
+    return {**out, "n": len(held_out)}
+
+
 def stacked_modes(x: torch.Tensor, quiet: bool = True, device="cpu") -> Dict[str, float]:
     """Stacked MNIST: each channel read by the mnist-5k digit classifier; mode = its 3-digit code."""
     digit, acc = clf.get_classifier(build_dataset(DataConfig(name="mnist-5k")), quiet=quiet, device=device)
@@ -119,6 +162,15 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema, device=device)
     ds = build_dataset(data) if data else run_dataset(Path(path))
+    if not G.task.has_latent:  # image-to-image: the run's held-out split
+        if drs or features != "classifier":
+            raise GankitError("image-to-image runs are evaluated on their held-out split with the classifier "
+                              "features; drop --drs and --features")
+        train_ds, held_out = G.task.split(ds)
+        result = evaluate_translation(G, G.task, held_out, features_of=train_ds)
+        if Path(path).is_dir():
+            (Path(path) / "eval.json").write_text(json.dumps(result, indent=2))
+        return result
     sampler = None
     if drs:
         D = run_discriminator(Path(path), G, ds, drs_refit, drs_refit_batch, device=str(next(G.parameters()).device))

@@ -8,10 +8,14 @@ import torch.nn as nn
 
 from gankit import checkpoint, hardware, nets
 from gankit.registry import GankitError
+from gankit.tasks import task_from_meta
 
 
 def _build(meta: dict):
-    """(G, D) of the family and arguments a run recorded."""
+    """(G, D) of the family and arguments a run recorded (a translator family for image-to-image tasks)."""
+    if meta.get("task", {}).get("name", "noise") != "noise":
+        return nets.build_translator(meta["family"], tuple(meta["in_shape"]), tuple(meta["img_shape"]),
+                                     tuple(meta["d_shape"]), meta["args"])
     return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"],
                       meta.get("d_pca", 0))
 
@@ -39,6 +43,7 @@ def load_generator(path: Path, ema: bool = True, device: str = "cpu") -> nn.Modu
         weights = state["G_ema"] if ema and state.get("G_ema") is not None else state["G"]
         checkpoint.load_state(G, weights, "G")
     G.meta = meta if path.suffix == ".safetensors" else state["meta"]
+    G.task = task_from_meta(G.meta)  # what G translates (or noise to image), as the run trained it
     return G.to(hardware.pick_device(device)).eval().requires_grad_(False)
 
 

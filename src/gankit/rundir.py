@@ -77,10 +77,13 @@ def save_checkpoint(p: Parts, run_dir: Path, step: int, nimg: int) -> None:
 
 def evaluate_now(p: Parts, run_dir: Path, step: int, nimg: int, stats: Stats) -> None:
     """Metrics of the current (EMA) G into stats.jsonl/TensorBoard; keep checkpoints/best.pt by FID."""
-    from gankit.evaluate import evaluate
+    from gankit.evaluate import evaluate, evaluate_translation
     G = p.G_ema if p.G_ema is not None else p.G
-    metrics = ("fid", "classes") if p.ds.is_image else ()
-    result = evaluate(G, p.ds, p.cfg.train.eval_n, metrics)
+    if p.task.has_latent:
+        metrics = ("fid", "classes") if p.ds.is_image else ()
+        result = evaluate(G, p.ds, p.cfg.train.eval_n, metrics)
+    else:  # image-to-image: the held-out split (its FID in the training data's classifier features)
+        result = evaluate_translation(G, p.task, p.held_out, features_of=p.ds)
     stats.write(step, {f"metric/{k}": float(v) for k, v in result.items()
                        if k not in ("n", "features", "classifier_accuracy")})
     fid = result.get("fid")
@@ -90,18 +93,23 @@ def evaluate_now(p: Parts, run_dir: Path, step: int, nimg: int, stats: Stats) ->
 
 
 def save_pictures(p: Parts, run_dir: Path, step: int, stats: Stats) -> Path:
+    """The fixed-latent grid (noise to image; a scatter plot for 2D points), or rows input | output | target
+    of the first held-out images (image-to-image)."""
+    from torchvision.utils import save_image
     G = p.G_ema if p.G_ema is not None else p.G
-    c = torch.arange(N_FIXED, device=p.device) % G.c_dim if G.c_dim else None
-    fake = generate(G, latents(N_FIXED * (1 if p.ds.is_image else 16), G.z_dim, 0, p.device),
-                           None if c is None else c.repeat(1 if p.ds.is_image else 16))
     path = run_dir / "samples" / f"step_{step:06d}.png"
-    if p.ds.is_image:
-        grid = to_grid(fake, nrow=8)
-        from torchvision.utils import save_image
-        save_image(grid, str(path))
-        stats.image("samples", grid, step)
+    if not p.task.has_latent:
+        from gankit.tasks import example_grid
+        images = example_grid(G, p.task, p.held_out)
     else:
-        save_scatter(fake, path, p.ds.x, f"step {step}")
+        c = torch.arange(N_FIXED, device=p.device) % G.c_dim if G.c_dim else None
+        images = generate(G, latents(N_FIXED * (1 if p.ds.is_image else 16), G.z_dim, 0, p.device),
+                          None if c is None else c.repeat(1 if p.ds.is_image else 16))
+        if not p.ds.is_image:
+            return save_scatter(images, path, p.ds.x, f"step {step}")
+    grid = to_grid(images, nrow=8)
+    save_image(grid, str(path))
+    stats.image("samples", grid, step)
     return path
 
 
@@ -119,6 +127,7 @@ def check_resumable(cfg: Config, saved: Config) -> None:
     """Refuse a resume whose data or model differ (the weights would not fit or not mean the same)."""
     diffs = [f"{sec}.{k}" for sec in ("data", "model") for k, v in getattr(cfg, sec).__dict__.items()
              if getattr(saved, sec).__dict__[k] != v]
+    diffs += [f"task.{k}" for k in ("name", "input", "scale") if getattr(cfg.task, k) != getattr(saved.task, k)]
     if diffs:
         raise GankitError(f"cannot resume: {', '.join(diffs)} differ from the run's config; "
                           f"only training keys (steps, cadences, ...) may change")

@@ -128,22 +128,74 @@ def make_gif(frames: Sequence[Path], path: Path, ms_per_frame: int = 250) -> Opt
 
 
 def plot_losses(rows: List[dict], path: Path) -> Optional[Path]:
-    """D and G loss curves from stats.jsonl rows."""
+    """One curve per loss term logged in stats.jsonl: D's and G's losses and, for image-to-image tasks,
+    G's parts (loss/g_l1, loss/g_adv, ...), each on its own axis scale."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rows = [r for r in rows if isinstance(r.get("loss/d"), float) and isinstance(r.get("loss/g"), float)]
-    if not rows:
+    keys = sorted({k for r in rows for k, v in r.items() if k.startswith("loss/") and isinstance(v, float)})
+    if not keys:
         return None
-    steps = [r["step"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    ax.plot(steps, [r["loss/d"] for r in rows], label="D loss")
-    ax.plot(steps, [r["loss/g"] for r in rows], label="G loss")
-    ax.set_xlabel("step (G updates)")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.9 * len(keys) + 0.6), dpi=100, sharex=True, squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), float)]
+        ax.plot(*zip(*pts), label={"loss/d": "D loss", "loss/g": "G loss"}.get(key, key))
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step (G updates)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] = None, seed: int = 0,
+                    from_targets: bool = False, save_inputs: Optional[Path] = None,
+                    save_masks: Optional[Path] = None) -> int:
+    """`gankit translate`: images from `source` (file, folder, .npy) through an image-to-image G, to `out`
+    (.npy: float32 (N, C, H, W) in [-1, 1]; .png: a grid of input | output rows; else a folder of one PNG
+    per input, under its name). Returns the number of images."""
+    from gankit.data import load_images
+    from gankit.registry import GankitError
+    from gankit.tasks import Inpaint, translate
+    task = G.task
+    if task.has_latent:
+        raise GankitError("gankit translate needs an image-to-image run (task.name=translate, sr or inpaint); "
+                          "this one maps noise to images: use gankit sample")
+    want = task.img_shape[0] if from_targets or isinstance(task, Inpaint) else task.in_shape()[0]
+    x, names = load_images(Path(source), want if Path(source).suffix != ".npy" else 0)
+    if x.shape[1] != want:
+        raise GankitError(f"{source}: images with {x.shape[1]} channel(s), this run's "
+                          f"{'targets' if from_targets else 'inputs'} have {want}; convert them first")
+    m = None
+    if mask is not None:
+        if not isinstance(task, Inpaint):
+            raise GankitError("--mask is for inpainting runs (task.name=inpaint)")
+        m = torch.from_numpy(np.load(mask, allow_pickle=False)).float()
+        m = m[:, None] if m.dim() == 3 else m
+        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] != len(x) or m.shape[2:] != x.shape[2:]:
+            raise GankitError(f"--mask {mask}: shape {tuple(m.shape)}; expected (N, H, W) or (N, 1, H, W) = "
+                              f"({len(x)}, {x.shape[2]}, {x.shape[3]}), 1 = hole")
+        if not torch.isin(m.unique(), torch.tensor([0.0, 1.0])).all():
+            raise GankitError(f"--mask {mask}: values must be 0 (known) or 1 (hole)")
+    try:
+        fake, inputs, masks = translate(G, task, x, from_targets=from_targets, mask=m, seed=seed)
+    except RuntimeError as e:
+        raise GankitError(f"this run's G cannot take {tuple(x.shape[1:])} images ({str(e).splitlines()[0][:120]})") from None
+    if save_inputs is not None:
+        np.save(save_inputs, inputs.cpu().numpy().astype(np.float32))
+    if save_masks is not None:
+        if masks is None:
+            raise GankitError("--save-masks is for inpainting runs")
+        np.save(save_masks, masks.cpu().numpy().astype(np.float32))
+    out = Path(out)
+    if out.suffix == ".npy":
+        np.save(out, fake.cpu().numpy().astype(np.float32))
+    elif out.suffix == ".png":
+        shown = task.shown_input({"input": inputs}).cpu()
+        rows = [t for i in range(0, len(fake), 8) for t in (shown[i:i + 8], fake[i:i + 8].cpu())]
+        save_grid(torch.cat(rows), out, nrow=8)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, img in zip(names, fake):
+            save_image((img.float().cpu() + 1) / 2, str(out / f"{name}.png"))
+    return len(fake)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import signal
 import sys
@@ -35,6 +36,7 @@ from gankit.regularizers import Regularizer, build_regularizers
 from gankit.rundir import evaluate_now, finish, open_run, refresh, restore, save_checkpoint, save_pictures
 from gankit.schedule import lr_scale, set_lr
 from gankit.stats import Stats
+from gankit.tasks import TASKS, Task, build_task
 
 
 def resolve_amp(mode: str, device: torch.device) -> bool:
@@ -76,6 +78,8 @@ class Parts:
     amp: bool
     ema_beta: float
     world: World = World()
+    task: Optional[Task] = None  # what a batch holds, what G is fed, what D sees (tasks.py)
+    held_out: Optional[Dataset] = None  # image-to-image tasks: the fixed evaluation split
     augment: Optional[DiffAugment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
@@ -92,18 +96,24 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
     loss = LOSSES.get(cfg.loss.name)
-    nets.FAMILIES.get(cfg.model.family)  # fail on a bad name before loading any data
+    nets.builder(cfg.model.family, translator=not TASKS.get(cfg.task.name).has_latent)  # a bad name fails before
+    #                                                                                 any data is loaded
     ds = ds or build_dataset(cfg.data)
-    if cfg.model.conditional is True and not ds.num_classes:
-        raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels")
-    c_dim = ds.num_classes if cfg.model.conditional else 0  # "auto": the data's classes, 0 without labels
+    task = build_task(cfg.task, ds, cfg.model.z_dim)
+    if cfg.model.conditional is True and not (ds.num_classes and task.has_latent):
+        raise GankitError(f"model.conditional=true but data set '{ds.name}' has no labels" if task.has_latent else
+                          f"model.conditional=true: task.name={cfg.task.name} takes no class labels")
+    c_dim = ds.num_classes if cfg.model.conditional and task.has_latent else 0  # "auto": the data's classes
+    ds, held_out = task.split(ds)
     augment = DiffAugment(cfg.train.augment) if cfg.train.augment else None
     if augment is not None and not ds.is_image:
         raise GankitError(f"train.augment works on images; '{ds.name}' is not images")
-    if cfg.train.eval_every and ds.is_image and ds.c is None:
+    if cfg.train.eval_every and ds.is_image and ds.c is None and task.has_latent:
         raise GankitError(f"train.eval_every needs a labelled data set for its classifier features; "
                           f"'{ds.name}' has no labels")
-    G, D = build_nets(cfg, ds, c_dim)
+    G, D = build_nets(cfg, ds, c_dim, task)
+    if task.features is not None:  # the feature loss's classifier, frozen, on the training device
+        task.features = task.features.to(device)
     if cfg.train.sync_bn and world.active:
         distributed.check_sync_bn(device, D, double_backward=bool(cfg.loss.gp or cfg.loss.r1 or cfg.loss.r2))
     G, D = G.to(device), D.to(device)
@@ -119,22 +129,29 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
     meta = {"family": cfg.model.family, "img_shape": list(ds.img_shape), "c_dim": c_dim,
             "z_dim": cfg.model.z_dim, "args": cfg.model.args, "d_pca": cfg.model.d_pca,
             "class_names": list(ds.class_names),
-            "data": cfg.data.name}
+            "data": cfg.data.name, "task": dataclasses.asdict(cfg.task), "in_shape": list(task.in_shape()),
+            "d_shape": list(task.d_shape())}
     p = Parts(cfg, device, ds, G, D, G_ema,
                  make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
                  make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
                  loss, build_regularizers(cfg.loss),
                  Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
                  torch.Generator().manual_seed(cfg.train.seed + 1),  # CPU: see SharedNoise
-                 resolve_amp(cfg.train.amp, device), ema_beta, world, augment, G, D, meta=meta)
+                 resolve_amp(cfg.train.amp, device), ema_beta, world, task, held_out, augment, G, D, meta=meta)
     p.shared = SharedNoise(p.noise, world)  # the same generator object: restore() keeps it in step
     return p
 
 
-def build_nets(cfg: Config, ds: Dataset, c_dim: int):
+def build_nets(cfg: Config, ds: Dataset, c_dim: int, task: Task):
     """G and D of the config's family; with train.pack > 1, D judges packs (PacGAN); with model.d_pca, D's
-    principal-component head is fit on the data's images; loss.acgan needs a D with an auxiliary classifier."""
+    principal-component head is fit on the data's images; loss.acgan needs a D with an auxiliary classifier.
+    Image-to-image tasks build a translator family for the task's input, output and D shapes."""
     m, pack = cfg.model, cfg.train.pack
+    if not task.has_latent:
+        if pack > 1 or m.d_pca or cfg.loss.acgan:
+            raise GankitError(f"task.name={cfg.task.name}: train.pack, model.d_pca and loss.acgan are for "
+                              f"noise-to-image models; remove them")
+        return nets.build_translator(m.family, task.in_shape(), ds.img_shape, task.d_shape(), m.args)
     if m.d_pca and (pack > 1 or not ds.is_image):
         raise GankitError("model.d_pca needs images and a D of single samples (train.pack=1); "
                           f"got data '{ds.name}' with train.pack={pack}")
@@ -190,13 +207,15 @@ def finite_or_skip(p: Parts, loss: torch.Tensor) -> bool:
     return True
 
 
-def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats, keep_fake: bool):
-    """One D update. Returns the fake batch, with G's graph when `keep_fake` (reused by the G step)."""
-    z = p.shared.randn(real.shape[0], p.G.z_dim, device=p.device)  # (N, z_dim)
+def d_step(p: Parts, batch: dict, stats: Stats, keep_fake: bool):
+    """One D update on the task's batch. Returns the fake batch, with G's graph when `keep_fake` (reused by
+    the G step)."""
+    c = batch["c"]
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         with torch.set_grad_enabled(keep_fake):
-            fake = p.G_train(z, c)  # (N, *img_shape)
-        real, seen_fake = for_d(p, real), for_d(p, fake.detach())
+            fake = p.task.generate(p.G_train, batch, p.shared)  # (N, *img_shape)
+        real, seen_fake = p.task.d_inputs(batch, fake.detach())
+        real, seen_fake = for_d(p, real), for_d(p, seen_fake)
         real_logits = p.D_train(real, c).float()  # (N,)
         fake_logits = p.D_train(seen_fake, c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
@@ -221,24 +240,33 @@ def d_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     return fake if keep_fake else None
 
 
-def g_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats,
-           fake: Optional[torch.Tensor]) -> None:
-    """One G update through a frozen D; `fake` is the D step's batch when reused, else drawn anew; `real`
-    (the D step's batch) is judged too only for a relativistic loss. D is called unwrapped: frozen, it has
-    no gradients for a DDP reducer to wait for."""
+def g_step(p: Parts, batch: dict, stats: Stats, fake: Optional[torch.Tensor], adversarial: bool = True) -> None:
+    """One G update through a frozen D; `fake` is the D step's batch when reused, else generated anew; the
+    real batch is judged too only for a relativistic loss; the task's terms (reconstruction) are added, and
+    without `adversarial` (SRGAN's pretraining) they are G's whole loss. D is called unwrapped: frozen, it
+    has no gradients for a DDP reducer to wait for."""
     p.D.requires_grad_(False)
+    c = batch["c"]
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         if fake is None:
-            n = c.shape[0] if c is not None else p.cfg.train.batch_size
-            fake = p.G_train(p.shared.randn(n, p.G.z_dim, device=p.device), c)
-        seen = for_d(p, fake)
-        paired = (p.D(for_d(p, real), c).float(),) if p.loss.g_needs_real else ()
-        g_loss = p.loss.g_loss(p.D(seen, c).float(), *paired)
-        for reg in p.regs:
-            extra = reg.g_penalty(p.D, seen, c)
-            if extra is not None:
-                stats.report(f"reg_g/{reg.name}", extra)
-                g_loss = g_loss + extra
+            fake = p.task.generate(p.G_train, batch, p.shared)
+        g_loss = fake.new_zeros((), dtype=torch.float32)
+        if adversarial:
+            real, fake_d = p.task.d_inputs(batch, fake)
+            seen = for_d(p, fake_d)
+            paired = (p.D(for_d(p, real), c).float(),) if p.loss.g_needs_real else ()
+            g_loss = p.loss.g_loss(p.D(seen, c).float(), *paired)
+            if p.cfg.task.adv != 1.0:
+                stats.report("loss/g_adv", g_loss)
+                g_loss = p.cfg.task.adv * g_loss
+            for reg in p.regs:
+                extra = reg.g_penalty(p.D, seen, c)
+                if extra is not None:
+                    stats.report(f"reg_g/{reg.name}", extra)
+                    g_loss = g_loss + extra
+        for name, term in p.task.g_terms(batch, fake).items():
+            stats.report(f"loss/g_{name}", term)
+            g_loss = g_loss + term
     if finite_or_skip(p, g_loss):
         p.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -247,15 +275,19 @@ def g_step(p: Parts, real: torch.Tensor, c: Optional[torch.Tensor], stats: Stats
     stats.report("loss/g", g_loss)
 
 
-def train_step(p: Parts, stats: Stats) -> None:
-    """One iteration of the loop: n_critic D steps, a G step, the EMA update (benchmarks/speed.py times it)."""
+def train_step(p: Parts, stats: Stats, step: int = 1) -> None:
+    """One iteration of the loop: n_critic D steps, a G step, the EMA update (benchmarks/speed.py times it).
+    Up to task.pretrain_steps, G learns from the task's reconstruction terms alone and D waits (SRGAN)."""
     t, fake = p.cfg.train, None
+    adversarial = step > p.cfg.task.pretrain_steps
     for i in range(t.n_critic):
-        real, c = next(p.batches)
+        real, c, *pair = next(p.batches)
         if t.channels_last and real.dim() == 4:  # the nets are channels_last: no layout change in conv 1
             real = real.contiguous(memory_format=torch.channels_last)
-        fake = d_step(p, real, c, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
-    g_step(p, real, c, stats, fake)
+        batch = p.task.batch(real, c, p.shared, *pair)
+        if adversarial:
+            fake = d_step(p, batch, stats, keep_fake=t.reuse_fake and i == t.n_critic - 1)
+    g_step(p, batch, stats, fake, adversarial)
     if p.G_ema is not None:
         update_ema(p.G_ema, p.G, p.ema_beta, p.world)
 
@@ -343,7 +375,7 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
             for step in range(start + 1, t.steps + 1):
                 if t.lr_warmup or t.lr_decay != "none":
                     set_lr((p.g_opt, p.d_opt), (t.lr_g, t.lr_d), lr_scale(step, t))
-                train_step(p, stats)
+                train_step(p, stats, step)
                 nimg += t.n_critic * global_batch
                 seen += t.n_critic * global_batch
                 bar.update(1)
@@ -352,9 +384,10 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                     now = time.perf_counter()
                     values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
                     seen, last_log = 0, now
-                    bar.set_postfix_str(f"D {values['loss/d']:.3f} G {values['loss/g']:.3f} "
-                                        f"D(x) {values['prob/real']:.2f} D(G(z)) {values['prob/fake']:.2f} "
-                                        f"{values['time/img_per_s']:.0f} img/s", refresh=False)
+                    shown = (("D", "loss/d", ".3f"), ("G", "loss/g", ".3f"), ("D(x)", "prob/real", ".2f"),
+                             ("D(G(z))", "prob/fake", ".2f"))  # D's are absent while G pretrains (task.pretrain_steps)
+                    bar.set_postfix_str(" ".join(f"{name} {values[k]:{fmt}}" for name, k, fmt in shown if k in values)
+                                        + f" {values['time/img_per_s']:.0f} img/s", refresh=False)
                 if main and step % t.sample_every == 0:
                     save_pictures(p, run_dir, step, stats)
                 if main and t.eval_every and step % t.eval_every == 0:

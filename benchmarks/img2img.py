@@ -1,0 +1,107 @@
+"""Seed 001's claim, measured: for each image-to-image recipe, train at equal wall time (a) on the
+reconstruction loss alone (the autoencoder: D never trains), (b) on the adversarial loss alone, and (c) on
+both (the recipe), then score each on the held-out split beside the baselines that learn nothing.
+
+    python benchmarks/img2img.py --minutes 10 --write docs/results/img2img.md
+    python benchmarks/img2img.py --recipes srgan-x4 --minutes 1          # one task, quickly
+
+Baselines: bicubic upsampling (super-resolution); OpenCV's Telea inpainting (`cv2.inpaint`, from
+opencv-python-headless, the benchmark extra) and each image's mean fill (holes); the input itself (edges).
+Scores: PSNR, SSIM, L1, FID to the held-out targets in the training split's classifier features, and the
+classifier's accuracy on the outputs; for holes also on the centre square of half the side.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import gankit
+from gankit.bench import results_fragment, write_results
+from gankit.config import load_config
+from gankit.data import build_dataset
+from gankit.distributed import SharedNoise, World
+from gankit.evaluate import evaluate_translation, translation_scores
+from gankit.metrics import classifier as clf
+from gankit.stats import read_stats
+from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
+
+VARIANTS = {"(a) reconstruction alone": ["task.pretrain_steps=1000000000"],  # D never joins
+            "(b) adversarial alone": ["task.l1=0", "task.l2=0", "task.adv=1", "task.pretrain_steps=0"],
+            "(c) both (the recipe)": []}
+COLUMNS = ("psnr", "ssim", "l1", "fid", "accuracy")
+
+
+def baselines(task, held, train_ds) -> dict:
+    """Scores of the maps that learn nothing, on the same held-out inputs the runs get."""
+    ext = clf.Features(*clf.get_classifier(train_ds, quiet=True))
+    real_f = ext(held.x)[0]
+    noise = SharedNoise(torch.Generator().manual_seed(123), World())
+    x, out = held.x, {}
+    if isinstance(task, SuperResolution):
+        up = F.interpolate(task.inputs(x, noise)["input"], scale_factor=task.cfg.scale, mode="bicubic",
+                           align_corners=False).clamp(-1, 1)
+        out["bicubic upsampling"] = translation_scores(up, x, held.c, ext, real_f)
+    elif isinstance(task, Inpaint):
+        import cv2
+        m = task.inputs(x, noise)["mask"]
+        known = 1 - m
+        mean = (x * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True)
+        out["mean fill"] = translation_scores(m * mean + known * x, x, held.c, ext, real_f)
+        u8 = ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        telea = np.stack([cv2.inpaint(img, mk.astype(np.uint8), 3, cv2.INPAINT_TELEA).reshape(img.shape)
+                          for img, mk in zip(u8, m[:, 0].numpy())])
+        t = torch.from_numpy(telea).permute(0, 3, 1, 2).float() / 127.5 - 1
+        out["OpenCV Telea inpainting"] = translation_scores(t, x, held.c, ext, real_f)
+    elif isinstance(task, Translate):
+        a = task.inputs(x, noise)["input"]
+        out["input as output"] = translation_scores(a.expand_as(x), x, held.c, ext, real_f)
+    return out
+
+
+def row(name: str, steps, seconds, m: dict, prefix: str = "") -> str:
+    cells = [f"{m[prefix + k]:.4f}" if k in ("ssim", "l1", "accuracy") else f"{m[prefix + k]:.2f}" for k in COLUMNS]
+    return f"| {name} | {steps} | {seconds} | " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipes", nargs="*", default=["pix2pix-edges", "srgan-x4", "inpaint"])
+    ap.add_argument("--minutes", type=float, default=10.0, help="wall-time budget of each training run")
+    ap.add_argument("--out", default="runs-img2img")
+    ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
+    a = ap.parse_args()
+    lines = ["| task | method | steps | wall s | PSNR dB | SSIM | L1 | FID | digit accuracy |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for recipe in a.recipes:
+        cfg = load_config(recipe)
+        ds = build_dataset(cfg.data)
+        task = build_task(cfg.task, ds, cfg.model.z_dim)
+        train_ds, held = task.split(ds)
+        for name, m in baselines(task, held, train_ds).items():
+            lines.append(row(f"{recipe} | {name}", "", "", m))
+        for name, over in VARIANTS.items():
+            run_cfg = load_config(recipe, overrides=[f"out={a.out}", f"train.max_minutes={a.minutes}",
+                                                     "train.steps=1000000", *over])
+            t = time.perf_counter()
+            run = gankit.train(run_cfg, quiet=True)
+            seconds = time.perf_counter() - t
+            steps = read_stats(run / "stats.jsonl")[-1]["step"]
+            G = gankit.load(run)
+            m = evaluate_translation(G, G.task, held, features_of=train_ds)
+            lines.append(row(f"{recipe} | {name}", steps, f"{seconds:.0f}", m))
+            if isinstance(task, Inpaint):
+                lines.append(row(f"{recipe} | {name}, centre square", "", "", m, prefix="centre_"))
+            print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print("\n" + table)
+    if a.write:
+        write_results(a.write, results_fragment(table, note=f"Each run trains for {a.minutes:g} minutes; scores on "
+                                                            f"the fixed held-out split of {len(held)} digits."))
+
+
+if __name__ == "__main__":
+    main()

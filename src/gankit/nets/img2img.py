@@ -1,0 +1,137 @@
+"""Image-to-image nets: the pix2pix U-Net, SRResNet, and the PatchGAN discriminator (registry TRANSLATORS).
+
+A translator family registers `build(in_shape, out_shape, d_shape, **args) -> (G, D)`, all three shapes
+coming from the task (tasks.py): G maps (N, *in_shape) -> (N, *out_shape) in [-1, 1] and has attributes
+`in_shape`, `img_shape` (= out_shape), `z_dim` = 0, `c_dim` = 0; D maps (N, *d_shape) -> (N, P) raw patch
+logits (P >= 1 judged patches per image, higher = more real). Like every net here they know nothing of losses.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gankit.nets.dcgan import base_size
+from gankit.nets.layers import dcgan_init
+from gankit.registry import Registry
+
+TRANSLATORS = Registry("image-to-image family")
+
+
+class UNet(nn.Module):
+    """pix2pix's U-Net (Isola et al. 2017): stride-2 4x4 convs down (LeakyReLU 0.2, BatchNorm), a 3x3
+    bottleneck, transposed convs up (ReLU, BatchNorm) with skip connections, Tanh out; dropout 0.5 in the
+    innermost up blocks is G's only noise, as in the paper. The depth is the number of halvings the side
+    allows (28 -> 14 -> 7: 2; 32: 5), at most `max_depth` (8 reaches 1x1 at 256 px)."""
+
+    def __init__(self, in_shape, out_shape, width: int = 64, max_width: int = 512, max_depth: int = 8,
+                 dropout: float = 0.5):
+        super().__init__()
+        self.in_shape, self.img_shape, self.z_dim, self.c_dim = tuple(in_shape), tuple(out_shape), 0, 0
+        depth = min(base_size(in_shape[1])[1], max_depth)
+        chs = [min(width * 2 ** i, max_width) for i in range(depth)]
+        self.down = nn.ModuleList([nn.Conv2d(in_shape[0], chs[0], 4, 2, 1)])
+        for i in range(1, depth):
+            self.down.append(nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(chs[i - 1], chs[i], 4, 2, 1, bias=False),
+                                           nn.BatchNorm2d(chs[i])))
+        self.mid = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(chs[-1], chs[-1], 3, 1, 1, bias=False),
+                                 nn.BatchNorm2d(chs[-1]))
+        self.up = nn.ModuleList()
+        for i in reversed(range(depth)):  # innermost first; input: h and its skip, concatenated
+            if i == 0:
+                self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * chs[0], out_shape[0], 4, 2, 1),
+                                             nn.Tanh()))
+            else:
+                noise = [nn.Dropout(dropout)] if depth - 1 - i < 3 and dropout else []
+                self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * chs[i], chs[i - 1], 4, 2, 1, bias=False),
+                                             nn.BatchNorm2d(chs[i - 1]), *noise))
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        skips, h = [], x  # x: (N, *in_shape)
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+        h = self.mid(h)
+        for block, skip in zip(self.up, reversed(skips)):
+            h = block(torch.cat([h, skip], 1))
+        return h  # (N, *out_shape)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 - ReLU - conv3x3 + identity, no BatchNorm (BasicSR's MSRResNet block)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1), nn.ReLU(), nn.Conv2d(ch, ch, 3, 1, 1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class SRResNet(nn.Module):
+    """SRResNet (Ledig et al. 2017) as BasicSR's MSRResNet draws it: conv in, `blocks` residual blocks
+    without BatchNorm, x2 sub-pixel (PixelShuffle) stages up to the scale, conv out, added to the bilinear
+    upsampling of the input, clamped to [-1, 1]."""
+
+    def __init__(self, in_shape, out_shape, width: int = 64, blocks: int = 16):
+        super().__init__()
+        self.in_shape, self.img_shape, self.z_dim, self.c_dim = tuple(in_shape), tuple(out_shape), 0, 0
+        scale = out_shape[1] // in_shape[1]
+        if scale * in_shape[1] != out_shape[1] or scale & (scale - 1) or scale < 2:
+            raise ValueError(f"srresnet upsamples by a power of 2; got {in_shape} -> {out_shape}")
+        self.scale = scale
+        self.head = nn.Sequential(nn.Conv2d(in_shape[0], width, 3, 1, 1), nn.ReLU())
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        ups = []
+        for _ in range(int(math.log2(scale))):
+            ups += [nn.Conv2d(width, 4 * width, 3, 1, 1), nn.PixelShuffle(2), nn.ReLU()]
+        self.up = nn.Sequential(*ups, nn.Conv2d(width, out_shape[0], 3, 1, 1))
+        nn.init.zeros_(self.up[-1].weight)  # starts as the bilinear upsampling
+        nn.init.zeros_(self.up[-1].bias)
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        h = self.head(x)
+        return (base + self.up(h + self.body(h))).clamp(-1, 1)  # (N, *out_shape)
+
+
+class PatchGAN(nn.Module):
+    """PatchGAN D (Isola et al. 2017): stride-2 4x4 convs (64, 128, 256, ... channels; LeakyReLU 0.2;
+    BatchNorm after the first), one stride-1 conv, then a 1-channel conv: one raw logit per patch. The
+    number of stride-2 layers scales with the image (28-32 px: 2, 64: 3, at most 3 as pix2pix's 70x70 D),
+    so small images are still judged patch by patch. -> (N, P) logits."""
+
+    def __init__(self, in_shape, width: int = 64, max_width: int = 512, layers: int = 0):
+        super().__init__()
+        n = layers or min(3, max(1, round(math.log2(in_shape[1])) - 3))
+        chs = [min(width * 2 ** i, max_width) for i in range(n + 1)]
+        body = [nn.Conv2d(in_shape[0], chs[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        for i in range(1, n + 1):
+            stride = 2 if i < n else 1
+            body += [nn.Conv2d(chs[i - 1], chs[i], 4, stride, 1, bias=False), nn.BatchNorm2d(chs[i]), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*body, nn.Conv2d(chs[-1], 1, 4, 1, 1))
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(x).flatten(1)  # (N, P)
+
+
+@TRANSLATORS.register("pix2pix")
+def pix2pix(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tuple[int, ...], g_width: int = 64,
+            d_width: int = 64, max_width: int = 512, dropout: float = 0.5, d_layers: int = 0):
+    """U-Net G + PatchGAN D (pix2pix; inpainting uses it with the mask as an extra input channel)."""
+    G, D = UNet(in_shape, out_shape, g_width, max_width, dropout=dropout), PatchGAN(d_shape, d_width, max_width, d_layers)
+    dcgan_init(G)
+    dcgan_init(D)
+    return G, D
+
+
+@TRANSLATORS.register("srresnet")
+def srresnet(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tuple[int, ...], g_width: int = 64,
+             blocks: int = 16, d_width: int = 64, max_width: int = 512, d_layers: int = 0):
+    """SRResNet G + PatchGAN D (SRGAN, Ledig et al. 2017)."""
+    D = PatchGAN(d_shape, d_width, max_width, d_layers)
+    dcgan_init(D)
+    return SRResNet(in_shape, out_shape, g_width, blocks), D
