@@ -7,7 +7,7 @@ import torch
 
 import gankit
 from gankit.config import load_config, recipe_names
-from gankit.data import ring8_means
+from gankit.data import build_dataset, ring8_means
 from gankit.losses import LOSSES
 from gankit.metrics.toy2d import N_SAMPLES, mode_stats
 from gankit.registry import GankitError
@@ -22,9 +22,14 @@ def test_every_recipe_trains_a_few_steps(make_cfg, name):
     run = train(cfg, quiet=True)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
-    assert all(isinstance(r["loss/d"], float) and isinstance(r["loss/g"], float) for r in rows)
+    assert all(isinstance(r["loss/g"], float) for r in rows)
+    assert all(isinstance(r["loss/d"], float) for r in rows if r["step"] > cfg.task.pretrain_steps)
     G = gankit.load(run)
-    x = gankit.sample(G, 4)
+    if G.task.has_latent:
+        x = gankit.sample(G, 4)
+    else:  # an image-to-image recipe: translate held-out targets
+        from gankit.tasks import translate
+        x = translate(G, G.task, G.task.split(build_dataset(cfg.data))[1].x[:4], from_targets=True)[0]
     assert x.shape == (4, *G.img_shape) and torch.isfinite(x).all()
 
 

@@ -50,8 +50,9 @@ def cores() -> int:
 def describe(device: Optional[torch.device] = None) -> str:
     """e.g. 'AMD EPYC, 2 cores, bf16 units: avx512_bf16, 2 threads, torch 2.14.1'."""
     units = bf16_units()
+    threads = torch.get_num_threads()
     line = (f"{cpu_model()}, {cores()} cores, bf16 units: {', '.join(units) if units else 'none'}, "
-            f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+            f"{threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}")
     if device is not None and torch.device(device).type == "cuda":
         line = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda}); host {line}"
     return line
