@@ -355,9 +355,11 @@ def load_images(path: Path, channels: int = 0) -> Tuple[torch.Tensor, list]:
             raise GankitError(f"{path}: expected float32 (N, C, H, W) in [-1, 1] or uint8 (N, H, W) / (N, H, W, C), "
                               f"got {arr.dtype} {arr.shape}")
         return x, [f"{i:06d}" for i in range(len(x))]
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS) \
-        if path.is_dir() else None
-    if files is None:
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    else:
         raise GankitError(f"{path}: no such file or folder")
     if not files:
         raise GankitError(f"no image files under '{path}'")
