@@ -174,7 +174,6 @@ def folder(cfg: DataConfig) -> Dataset:
     """Every image under `data.root` (recursively), resized (shorter side) and centre-cropped to
     `data.resolution` (default 64). Sub-folders become class labels when there are two or more.
     Unreadable files are counted and skipped with one warning; no usable image at all is an error."""
-    from torchvision.transforms import functional as TF
     root = Path(cfg.root)
     if not root.is_dir():
         raise GankitError(f"data.root '{root}' is not a directory (data.name=folder needs a folder of images)")
@@ -194,13 +193,7 @@ def folder(cfg: DataConfig) -> Dataset:
     if not decoded:
         raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
     channels = cfg.channels or (3 if any(colour for _, _, colour in decoded) else 1)
-    xs = []
-    for _, im, _ in decoded:
-        im = im.convert("RGB" if channels == 3 else "L")
-        t = TF.pil_to_tensor(im)  # (C, H, W) uint8
-        t = TF.center_crop(TF.resize(t, res, antialias=True), [res, res])
-        xs.append(t)
-    x = torch.stack(xs).float() / 127.5 - 1
+    x = torch.stack([_square(im, channels, res) for _, im, _ in decoded]).float() / 127.5 - 1
     parents = sorted({p.parent for p, _, _ in decoded})
     if len(parents) > 1:
         index = {d: i for i, d in enumerate(parents)}
@@ -209,14 +202,17 @@ def folder(cfg: DataConfig) -> Dataset:
     return Dataset("folder", x, None, 0)
 
 
+def _square(im, channels: int, res: int) -> torch.Tensor:
+    """A decoded PIL image -> (C, res, res) uint8: converted to `channels`, resized (shorter side) and
+    centre-cropped; res 0 keeps its size."""
+    from torchvision.transforms import functional as TF
+    t = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
+    return TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) if res else t
+
+
 def _load_side(files, channels: int, res: int) -> torch.Tensor:
     """Decoded images (N, C, res, res) in [-1, 1], resized (shorter side) and centre-cropped."""
-    from torchvision.transforms import functional as TF
-    out = []
-    for p in files:
-        im, _ = _open_image(p, channels)
-        t = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))
-        out.append(TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) if res else t)
+    out = [_square(_open_image(p, channels)[0], channels, res) for p in files]
     if len({t.shape for t in out}) > 1:
         raise GankitError(f"the images under {Path(files[0]).parent} differ in size; set data.resolution")
     return torch.stack(out).float() / 127.5 - 1

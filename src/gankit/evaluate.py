@@ -116,7 +116,7 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     (or the split's own pairs), then `translation_scores`; FID and digit accuracy in the classifier
     features of `features_of` (the training data) when it has labels. Inpainting also reports the centre
     square of half the side (`centre_*`)."""
-    from gankit.tasks import Inpaint, translate
+    from gankit.tasks import Inpaint, centre_square, translate
     ext, real_f = None, None
     if features_of is not None and features_of.c is not None:
         ext = clf.Features(*clf.get_classifier(features_of, quiet=True, device=next(G.parameters()).device))
@@ -125,9 +125,7 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     fake, _, _ = translate(G, task, src, from_targets=held_out.a is None, seed=seed)
     out = translation_scores(fake, held_out.x, held_out.c, ext, real_f)
     if isinstance(task, Inpaint):
-        side = held_out.x.shape[-1]
-        centre = torch.zeros(len(held_out), 1, side, side)
-        centre[..., side // 4: side // 4 + side // 2, side // 4: side // 4 + side // 2] = 1
+        centre = centre_square(held_out.x.shape[-1]).expand(len(held_out), 1, -1, -1)
         fake, _, _ = translate(G, task, held_out.x, mask=centre, seed=seed)
         out.update(translation_scores(fake, held_out.x, held_out.c, ext, real_f, prefix="centre_"))
     return {**out, "n": len(held_out)}

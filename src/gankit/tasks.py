@@ -47,6 +47,13 @@ def downscale(x: Tensor, scale: int) -> Tensor:
                          align_corners=False).clamp(-1, 1)
 
 
+def centre_square(side: int, device="cpu") -> Tensor:
+    """(side, side) mask of the centre square of half the side (Context Encoders' region), 1 = hole."""
+    m = torch.zeros(side, side, device=device)
+    m[side // 4: side // 4 + side // 2, side // 4: side // 4 + side // 2] = 1
+    return m
+
+
 def holes(n: int, side: int, noise, device) -> Tensor:
     """(n, 1, side, side) masks, 1 = hole: a quarter of them the centre square of half the side (Context
     Encoders' region), the rest one or two axis-aligned rectangles with sides of 25-60% of the image side."""
@@ -61,9 +68,7 @@ def holes(n: int, side: int, noise, device) -> Tensor:
                   & (rows[None, None, :] >= left[:, None, None]) & (rows[None, None, :] < (left + w)[:, None, None]))
         keep = (u[:, 8] < 0.5) | (r == 0)  # the second rectangle for half of them
         mask = torch.maximum(mask, (inside & keep[:, None, None]).float())
-    centre = torch.zeros(side, side, device=device)
-    centre[side // 4: side // 4 + side // 2, side // 4: side // 4 + side // 2] = 1
-    mask = torch.where((u[:, 9] < 0.25)[:, None, None], centre, mask)
+    mask = torch.where((u[:, 9] < 0.25)[:, None, None], centre_square(side, device), mask)
     return mask[:, None]
 
 
