@@ -24,8 +24,7 @@ from gankit.bench import results_fragment, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
-from gankit.evaluate import evaluate_translation, translation_scores
-from gankit.metrics import classifier as clf
+from gankit.evaluate import evaluate_translation, get_extractor, translation_scores
 from gankit.stats import read_stats
 from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
 
@@ -37,7 +36,7 @@ COLUMNS = ("psnr", "ssim", "l1", "fid", "accuracy")
 
 def baselines(task, held, train_ds) -> dict:
     """Scores of the maps that learn nothing, on the same held-out inputs the runs get."""
-    ext = clf.Features(*clf.get_classifier(train_ds, quiet=True))
+    ext = get_extractor("classifier", train_ds)
     real_f = ext(held.x)[0]
     noise = SharedNoise(torch.Generator().manual_seed(123), World())
     x, out = held.x, {}

@@ -119,7 +119,7 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     from gankit.tasks import Inpaint, centre_square, translate
     ext, real_f = None, None
     if features_of is not None and features_of.c is not None:
-        ext = clf.Features(*clf.get_classifier(features_of, quiet=True, device=next(G.parameters()).device))
+        ext = get_extractor("classifier", features_of, device=next(G.parameters()).device)
         real_f = ext(held_out.x)[0]
     src = held_out.a if held_out.a is not None else held_out.x
     fake, _, _ = translate(G, task, src, from_targets=held_out.a is None, seed=seed)
