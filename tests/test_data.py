@@ -102,7 +102,21 @@ OFFLINE = ["mnist-5k", "digits", "ring8", "grid25", "stacked-mnist"]  # the rest
 
 
 def test_every_registered_data_set_is_covered():
-    assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder", "pairs"}
+    assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder", "pairs", "mnist-test"}
+
+
+def test_mnist_test_reads_lecuns_idx_files_under_its_root(tmp_path):
+    import gzip
+    images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    with gzip.open(tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28)) + images.tobytes())
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 0, 9]))
+    ds = build_dataset(DataConfig(name="mnist-test", root=str(tmp_path)))
+    assert ds.x.shape == (3, 1, 28, 28) and ds.c.tolist() == [7, 0, 9] and ds.num_classes == 10
+    assert torch.equal(ds.x, torch.from_numpy(images).float()[:, None] / 127.5 - 1)
+    with pytest.raises(GankitError, match="t10k-images-idx3-ubyte.gz"):
+        build_dataset(DataConfig(name="mnist-test", root=str(tmp_path / "nothing"), download=False))
 
 
 @pytest.mark.parametrize("name", OFFLINE)

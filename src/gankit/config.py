@@ -27,6 +27,10 @@ class DataConfig:
     download: bool = True       # torchvision sets: fetch when missing
     resolution: int = 0         # 0 = the data set's own; else resize to resolution x resolution
     channels: int = 0           # folder only: 0 = auto (RGB if any colour image), 1 or 3
+    held_out: int = 0           # images of each class set aside, never trained on (the real test images of
+    #                             `gankit eval --metrics cas`); a fixed choice (seed 0); 0 = none
+    per_class: int = 0          # train on this many images of each class (a fixed, class-balanced subset of
+    #                             what is not held out; smaller k nests inside larger); 0 = all
 
 
 @dataclass(frozen=True)

@@ -52,14 +52,48 @@ def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
                    None if ds.a is None else ds.a[idx])
 
 
-def build_dataset(cfg: DataConfig) -> Dataset:
+def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
+    """The data set `cfg` names: its training images (`split="train"`: all of them less `data.held_out`
+    per class, then `data.per_class` of each class), or the images held out (`split="held_out"`)."""
     ds = DATASETS.get(cfg.name)(cfg)
     if len(ds) == 0:
         raise GankitError(f"data set '{cfg.name}' is empty")
     if ds.is_image and cfg.resolution and cfg.name != "folder" and ds.x.shape[-1] != cfg.resolution:
         ds.x = F.interpolate(ds.x, size=(cfg.resolution, cfg.resolution), mode="bilinear",
                              antialias=True, align_corners=False).clamp_(-1, 1)
-    return ds
+    if split not in ("train", "held_out"):
+        raise ValueError(f"unknown split '{split}'")
+    if split == "held_out" and not cfg.held_out:
+        raise GankitError(f"data set '{cfg.name}' holds no images out of training (data.held_out=0)")
+    if not (cfg.held_out or cfg.per_class):
+        return ds
+    held, rest = class_balanced(ds, cfg.held_out, "data.held_out")
+    if split == "held_out":
+        return subset(ds, held)
+    if cfg.per_class:
+        rest = rest[class_balanced(subset(ds, rest), cfg.per_class, "data.per_class")[0]]
+    return subset(ds, rest)
+
+
+def class_balanced(ds: Dataset, per_class: int, what: str = "per_class", seed: int = 0) -> tuple:
+    """(chosen, rest) indices into `ds`: `per_class` images of each class, drawn in a fixed order (`seed`),
+    so that a smaller choice is part of a larger one. A class with fewer images is a one-line error."""
+    if ds.c is None:
+        raise GankitError(f"{what}={per_class} chooses images class by class; data set '{ds.name}' has no labels")
+    if per_class < 0:
+        raise GankitError(f"{what} must be 0 or more, got {per_class}")
+    counts = torch.bincount(ds.c, minlength=ds.num_classes)
+    if per_class > int(counts.min()):
+        k = int(counts.argmin())
+        name = ds.class_names[k] if k < len(ds.class_names) else str(k)
+        raise GankitError(f"{what}={per_class} is more than the smallest class of '{ds.name}' holds "
+                          f"(class {name}: {int(counts.min())} images); use at most {int(counts.min())}")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(ds), generator=g)
+    by_class = [order[ds.c[order] == k] for k in range(ds.num_classes)]
+    chosen = torch.cat([idx[:per_class] for idx in by_class]).sort().values
+    rest = torch.cat([idx[per_class:] for idx in by_class]).sort().values
+    return chosen, rest
 
 
 def from_uint8(images: np.ndarray, labels, name: str, class_names=()) -> Dataset:
@@ -67,7 +101,7 @@ def from_uint8(images: np.ndarray, labels, name: str, class_names=()) -> Dataset
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
     c = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    return Dataset(name, (x / 127.5 - 1).contiguous(), c, int(c.max()) + 1, tuple(class_names))
+    return Dataset(name, (x / 127.5 - 1).contiguous(), c, max(int(c.max()) + 1, len(class_names)), tuple(class_names))
 
 
 @DATASETS.register("mnist-5k")
@@ -108,6 +142,39 @@ def stacked_mnist(cfg: DataConfig, n: int = 50_000, seed: int = 0) -> Dataset:
     x = base.x[idx, 0]  # (n, 3, 28, 28)
     c = 100 * base.c[idx[:, 0]] + 10 * base.c[idx[:, 1]] + base.c[idx[:, 2]]
     return Dataset("stacked-mnist", x.contiguous(), c, 1000, tuple(f"{k:03d}" for k in range(1000)))
+
+
+def _idx_file(path: Path) -> np.ndarray:
+    """An IDX array as LeCun's MNIST files hold them (optionally gzipped): magic, dims, then uint8 data."""
+    import gzip
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@DATASETS.register("mnist-test")
+def mnist_test(cfg: DataConfig) -> Dataset:
+    """MNIST's 10,000 test digits: none of them is among mnist-5k's (training) digits, so they are a true
+    held-out set for mnist-5k runs. Read from `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]`
+    anywhere under `data.root`, else through torchvision (downloads with data.download=true)."""
+    root = Path(cfg.root)
+    found = {}
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        hits = sorted(root.rglob(stem)) + sorted(root.rglob(stem + ".gz")) if root.is_dir() else []
+        if hits:
+            found[stem] = hits[0]
+    if len(found) == 2:
+        images, labels = (_idx_file(p) for p in found.values())
+        return from_uint8(images, labels.astype(np.int64), "mnist-test", [str(i) for i in range(10)])
+    import torchvision
+    try:
+        ds = torchvision.datasets.MNIST(root=cfg.root, train=False, download=cfg.download)
+    except Exception as e:  # network errors come in many types; all mean the same thing here
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GankitError(f"could not load the MNIST test set from '{cfg.root}' ({first}); put "
+                          f"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz under it") from None
+    return from_uint8(ds.data.numpy(), ds.targets, "mnist-test", [str(i) for i in range(10)])
 
 
 DATASETS.register("mnist", lambda cfg: _torchvision("MNIST", cfg))
