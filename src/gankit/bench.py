@@ -1,4 +1,4 @@
-"""`gankit bench toy2d | stacked-mnist`: mode-collapse benchmarks over several seeds, beside published numbers.
+"""`gankit bench toy2d | stacked-mnist | augment`: benchmarks over several seeds, beside published numbers.
 
 toy2d protocol (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018; GDPP, Elfeki et al. 2019): 2,500
 samples; a sample is high quality within 3 standard deviations of its nearest mode; a mode is captured
@@ -7,6 +7,12 @@ Ring: 8 modes on a circle of radius 2, std 0.02. Grid: 25 modes at {-4,-2,0,2,4}
 
 stacked-mnist protocol (Metz et al. 2017; VEEGAN; PacGAN Table 3): 26,000 samples; each channel read by
 the digit classifier; modes = distinct 3-digit codes of 1,000; KL of the code histogram to uniform.
+
+augment protocol (generated data for classifiers, metrics/cas.py): for k real images of each class (a fixed,
+class-balanced subset of mnist-5k), train the default conditional recipe on those k x 10 images, then train
+the gankit classifier on (a) the k real images of each class, (b) those plus M generated of each class (the
+real images repeated to M, so that both weigh alike), (c) the M generated alone (CAS), and test each on
+real images that neither saw.
 """
 from __future__ import annotations
 
@@ -15,12 +21,15 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
 from gankit.hardware import describe
 from gankit.rejection import REFIT_BATCH
+
+if TYPE_CHECKING:
+    from gankit.config import DataConfig
 
 BENCHES = {"toy2d": ["ring8", "grid25"], "stacked-mnist": ["stacked-mnist"]}
 PUBLISHED = {  # (method, modes, high-quality % (2D) or KL to uniform (Stacked MNIST)) as the papers report them
@@ -68,6 +77,61 @@ def run(bench: str, seeds: int = 5, out: str = "runs-bench", overrides: Optional
                              cpu_seconds=r["cpu_seconds"] + time.process_time() - cpu_drs)
                 _say(results, name + drs_row, seed, r_drs)
     return results
+
+
+AUGMENT_KS = (10, 50, 100, 500)
+
+
+def augment(ks=AUGMENT_KS, seeds: int = 3, minutes: float = 3.0, gen_per_class: int = 500,
+            test: Optional["DataConfig"] = None, held_out: int = 100, out: str = "runs-bench",
+            overrides: Optional[List[str]] = None, device: str = "auto") -> Dict[int, List[dict]]:
+    """For each k and seed: the default recipe trained on k images of each class for `minutes` (data.per_class=k),
+    then classifiers (a) real, (b) real + `gen_per_class` generated, (c) generated, tested on `test` (a
+    DataConfig), or without one on `held_out` images of each class that mnist-5k sets aside (then k <= 500 -
+    held_out). -> {k: [per-seed dicts of accuracies (a, b, c), GAN seconds]}."""
+    import torch
+    import gankit
+    from gankit.config import load_config
+    from gankit.data import build_dataset
+    from gankit.metrics.cas import labels_for, train_on
+    from gankit.metrics.classifier import accuracy
+    from gankit.sample import sample
+    data = [] if test else [f"data.held_out={held_out}"]
+    test_ds = build_dataset(test) if test else build_dataset(load_config("dcgan", overrides=data).data, "held_out")
+    results: Dict[int, List[dict]] = {}
+    for k in ks:
+        for seed in range(seeds):
+            cfg = load_config("dcgan", overrides=[*data, f"data.per_class={k}", f"train.seed={seed}", f"out={out}",
+                                                  f"train.device={device}", f"train.max_minutes={minutes}",
+                                                  "train.steps=1000000", "train.batch_size=" + str(min(64, 10 * k)),
+                                                  *(overrides or [])])
+            real = build_dataset(cfg.data)
+            t = time.perf_counter()
+            G = gankit.load(gankit.train(cfg, quiet=True), device=device)
+            seconds = time.perf_counter() - t
+            labels = labels_for(gen_per_class, real.num_classes)
+            fake = sample(G, len(labels), seed=1000 + seed, c=labels).cpu()
+            reps = -(-gen_per_class // k)  # (b) repeats the real images to weigh as much as the generated ones
+            both_x, both_c = torch.cat([real.x.repeat(reps, 1, 1, 1), fake]), torch.cat([real.c.repeat(reps), labels])
+            r = {"seconds": seconds}
+            for key, (x, c) in {"real": (real.x, real.c), "real+gen": (both_x, both_c), "gen": (fake, labels)}.items():
+                r[key] = accuracy(train_on(x, c, real.num_classes, seed), test_ds.x, test_ds.c)
+            results.setdefault(k, []).append(r)
+            print(f"k={k} seed {seed}: real {100 * r['real']:.2f}%, real+gen {100 * r['real+gen']:.2f}%, "
+                  f"gen {100 * r['gen']:.2f}% ({seconds:.0f} s of GAN training)", flush=True)
+    return results
+
+
+def augment_report(results: Dict[int, List[dict]], gen_per_class: int, test_name: str) -> str:
+    lines = [f"| real / class | (a) real only | (b) real + {gen_per_class} generated / class | "
+             f"(c) generated only (CAS) | (b) - (a) | GAN s / run |", "|---|---|---|---|---|---|"]
+    for k, rows in results.items():
+        gain = [100 * (r["real+gen"] - r["real"]) for r in rows]
+        lines.append(f"| {k} | {_ms([100 * r['real'] for r in rows])} | {_ms([100 * r['real+gen'] for r in rows])} | "
+                     f"{_ms([100 * r['gen'] for r in rows])} | {_ms(gain)} | "
+                     f"{np.mean([r['seconds'] for r in rows]):.0f} |")
+    return "\n".join(lines + ["", f"Accuracy (%) on {test_name}, mean ± std over {len(rows)} seeds (GAN and "
+                                  f"classifier seed alike)."])
 
 
 def _say(results: Dict[str, List[dict]], name: str, seed: int, r: dict) -> None:

@@ -54,10 +54,18 @@ def _load_g(a: argparse.Namespace):
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from gankit.sample import sample, save_samples
+    from gankit.sample import sample, save_per_class, save_samples
     if a.n <= 0:
         raise GankitError(f"--n must be positive, got {a.n}")
     G = _load_g(a)
+    if a.per_class is not None:
+        from gankit.evaluate import check_per_class
+        check_per_class(G, a.per_class, "--per-class")
+        if a.drs or a.cls is not None:
+            raise GankitError("--per-class draws every class; drop --drs and --class")
+        out = save_per_class(G, a.per_class, Path(a.out), a.format, a.seed)
+        print(f"{a.per_class} samples of each of {G.c_dim} classes -> {out}")
+        return 0
     if a.drs:
         from gankit.evaluate import run_discriminator
         from gankit.rejection import drs_sample
@@ -97,10 +105,14 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from gankit.evaluate import evaluate_run
     if a.n <= 1:
         raise GankitError(f"--n must be at least 2, got {a.n}")
+    from gankit.config import DataConfig
+    test = None
+    if a.test_data:
+        test = DataConfig(name=a.test_data, **({"root": a.test_root} if a.test_root else {}))
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
                           a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
                           drs_shift=a.drs_shift, drs_refit=a.drs_refit, drs_refit_batch=a.drs_refit_batch,
-                          device=a.device)
+                          device=a.device, test_data=test, per_class=a.per_class)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -108,11 +120,22 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gankit.bench import report, results_fragment, run, write_results
-    if a.seeds < 1:
-        raise GankitError(f"--seeds must be positive, got {a.seeds}")
-    table = report(run(a.name, a.seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
-                       drs_refit_batch=a.drs_refit_batch, device=a.device))
+    from gankit.bench import augment, augment_report, report, results_fragment, run, write_results
+    seeds = a.seeds if a.seeds is not None else 3 if a.name == "augment" else 5
+    if seeds < 1:
+        raise GankitError(f"--seeds must be positive, got {seeds}")
+    if a.name == "augment":
+        from gankit.config import DataConfig
+        test = DataConfig(name=a.test_data, **({"root": a.test_root} if a.test_root else {})) if a.test_data else None
+        if a.gen_per_class < 1 or min(a.k) < 1:
+            raise GankitError("--k and --gen-per-class must be at least 1")
+        results = augment(a.k, seeds, a.minutes, a.gen_per_class, test, out=a.out, overrides=a.overrides,
+                          device=a.device)
+        table = augment_report(results, a.gen_per_class, f"{a.test_data} (all of it)" if test else
+                               "100 images of each class that mnist-5k sets aside (data.held_out=100)")
+    else:
+        table = report(run(a.name, seeds, out=a.out, overrides=a.overrides, drs=a.drs, drs_refit=a.drs_refit,
+                           drs_refit_batch=a.drs_refit_batch, device=a.device))
     print(table)
     if a.write:
         write_results(a.write, results_fragment(table))
@@ -170,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "sample":
             s.add_argument("--n", type=int, default=64)
             s.add_argument("--format", choices=["png", "png-dir", "npy"], default="png")
+            s.add_argument("--per-class", type=int, metavar="N",
+                           help="conditional runs: N samples of each class (png-dir: one sub-folder per class "
+                                "name, a labelled folder data.name=folder reads; npy: OUT and OUT-labels.npy; "
+                                "png: a grid, one row per class); replaces --n")
             add_drs(s)
         else:
             s.add_argument("--rows", type=int, default=8)
@@ -190,23 +217,37 @@ def parser() -> argparse.ArgumentParser:
     tr.set_defaults(fn=cmd_translate)
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage, classes (offline)")
     e.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
-    e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes")
+    e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes",
+                   help="comma-separated; also cas: the Classification Accuracy Score (conditional runs)")
     e.add_argument("--features", default="classifier", choices=["classifier", "inception"])
     e.add_argument("--inception-weights", metavar="PATH",
                    help="Inception-v3 FID weights file (weights-inception-2015-12-05-6726825d.pth) for offline use")
     e.add_argument("--n", type=int, default=10000, help="generated samples")
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     e.add_argument("--device", default="auto", help="where G, D and the feature extractor run: auto | cpu | cuda:N")
+    e.add_argument("--per-class", type=int, metavar="N",
+                   help="cas: generated (and real) images of each class (default: the smallest class's count)")
+    e.add_argument("--test-data", metavar="NAME", help="cas: the real test images, a data set (e.g. mnist-test: "
+                                                       "MNIST's test digits, none of them in mnist-5k); default: "
+                                                       "the images the run's data held out (data.held_out)")
+    e.add_argument("--test-root", metavar="DIR", help="cas: data.root of --test-data")
     add_drs(e)
     e.set_defaults(fn=cmd_eval)
     b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
-    b.add_argument("name", choices=["toy2d", "stacked-mnist"])
-    b.add_argument("--seeds", type=int, default=5)
+    b.add_argument("name", choices=["toy2d", "stacked-mnist", "augment"])
+    b.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 5; augment 3)")
     b.add_argument("--out", default="runs-bench")
     b.add_argument("--device", default="auto", help="training and evaluation device: auto | cpu | cuda:N")
     b.add_argument("--write", metavar="MD", help="also write the table, its command and the hardware to MD "
                                                  "(docs/results/*.md; python benchmarks/results.py assembles them)")
     add_drs(b, shift=False)
+    b.add_argument("--k", type=int, nargs="+", default=[10, 50, 100, 500],
+                   help="augment: real images of each class to train on (default 10 50 100 500)")
+    b.add_argument("--minutes", type=float, default=3.0, help="augment: GAN training wall time a run (default 3)")
+    b.add_argument("--gen-per-class", type=int, default=500, help="augment: generated images of each class (500)")
+    b.add_argument("--test-data", metavar="NAME", help="augment: real test images (e.g. mnist-test with "
+                                                       "--test-root); default: 100 of each class mnist-5k sets aside")
+    b.add_argument("--test-root", metavar="DIR")
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)
     r = sub.add_parser("recipes", help="list the recipes")

@@ -27,6 +27,7 @@ from gankit.rejection import REFIT_BATCH, drs_sample, refit
 from gankit.sample import sample  # conditional G: classes 0..K-1 in turn
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
+EXTRA_METRICS = ("cas",)  # asked for by name: CAS trains two classifiers (metrics/cas.py)
 FEATURES = ("classifier", "inception")
 
 
@@ -55,10 +56,13 @@ def real_features(extractor, ds: Dataset) -> tuple:
 def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] = METRICS,
              features: str = "classifier", seed: int = 123, quiet: bool = True,
              inception_weights: Optional[str] = None,
-             sampler: Optional[Callable[[int, int], torch.Tensor]] = None, device=None) -> Dict[str, float]:
+             sampler: Optional[Callable[[int, int], torch.Tensor]] = None, device=None,
+             test: Optional[Dataset] = None, per_class: Optional[int] = None) -> Dict[str, float]:
     """Metrics of G against `ds`. 2D mixtures and Stacked MNIST get their mode protocols instead.
     `sampler(n, seed)` draws the samples (default `sample(G, n, seed)`; e.g. DRS, see rejection.py).
-    The feature extractor runs on `device` (default: G's), so samples never cross devices to be read."""
+    The feature extractor runs on `device` (default: G's), so samples never cross devices to be read.
+    "cas" (metrics/cas.py) needs a conditional G and `test`, real images that G never saw; it draws
+    `per_class` samples of each class (default: as many as `ds`'s smallest class holds)."""
     sampler = sampler or (lambda n_, seed_: sample(G, n_, seed_))
     device = device if device is not None else next(G.parameters()).device
     if not ds.is_image:
@@ -68,14 +72,19 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
         return mode_stats(sampler(N_SAMPLES, seed), means_fn(), std)
     if ds.name == "stacked-mnist":
         return stacked_modes(sampler(N_STACKED, seed), quiet, device)
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS + EXTRA_METRICS]
     if unknown:
-        raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
+        raise GankitError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS + EXTRA_METRICS)}")
+    out: Dict[str, float] = {}
+    if "cas" in metrics:
+        out.update(cas_of(G, ds, test, per_class, seed, device))
+        metrics = [m for m in metrics if m != "cas"]
+    if not metrics:
+        return {**out, "features": features}
     ext = get_extractor(features, ds, inception_weights, quiet, device)
     x = sampler(n, seed)
     real_f, _ = real_features(ext, ds)
     fake_f, fake_logits = ext(x)
-    out: Dict[str, float] = {}
     class_logits = fake_logits
     if features != "classifier" and ds.c is not None and ds.is_image:
         digit = clf.Features(*clf.get_classifier(ds, quiet=quiet, device=device))
@@ -88,6 +97,31 @@ def evaluate(G: nn.Module, ds: Dataset, n: int = 10000, metrics: Sequence[str] =
     if features == "classifier":
         out["classifier_accuracy"] = ext.accuracy
     return {**out, "n": n, "features": features}
+
+
+def cas_of(G: nn.Module, ds: Dataset, test: Optional[Dataset], per_class: Optional[int] = None, seed: int = 123,
+           device=None) -> Dict[str, float]:
+    """CAS, its real-data twin and GAN-test (metrics/cas.py) of a conditional G trained on `ds`, tested on
+    `test`; `per_class` samples of each class drawn with latents from `seed`."""
+    from gankit.metrics.cas import cas
+    check_per_class(G, per_class, "--metrics cas")
+    if test is None:
+        raise GankitError("CAS tests on real images that G never saw: give --test-data (e.g. mnist-test, with "
+                          "--test-root), or train with data.held_out=N to set N of each class aside")
+    if ds.c is None or test.c is None or test.num_classes != G.c_dim or test.img_shape != ds.img_shape:
+        raise GankitError(f"CAS needs labelled test images shaped like the training data {ds.img_shape} with "
+                          f"its {G.c_dim} classes; '{test.name}' is {test.img_shape} with {test.num_classes}")
+    return cas(lambda labels: sample(G, len(labels), seed, c=labels), ds, test, per_class,
+               device=device if device is not None else next(G.parameters()).device)
+
+
+def check_per_class(G: nn.Module, per_class: Optional[int], what: str) -> None:
+    """`what` (--metrics cas, --per-class) draws samples class by class: a conditional G only, a count >= 1."""
+    if not G.c_dim:
+        raise GankitError(f"{what} draws samples of each class, and this generator is unconditional; train "
+                          f"with model.conditional=true (or auto, on labelled data)")
+    if per_class is not None and per_class < 1:
+        raise GankitError(f"--per-class must be at least 1, got {per_class}")
 
 
 def translation_scores(fake: torch.Tensor, target: torch.Tensor, labels: Optional[torch.Tensor] = None,
@@ -153,13 +187,20 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
                  ema: bool = True, data: Optional[DataConfig] = None,
                  inception_weights: Optional[str] = None, drs: bool = False,
                  drs_shift: Optional[float] = None, drs_refit: int = 0,
-                 drs_refit_batch: int = REFIT_BATCH, device: str = "auto") -> Dict[str, float]:
+                 drs_refit_batch: int = REFIT_BATCH, device: str = "auto",
+                 test_data: Optional[DataConfig] = None, per_class: Optional[int] = None) -> Dict[str, float]:
     """Evaluate a run directory / checkpoint / export on `device` (auto: CUDA when present); writes
     eval.json (eval-drs.json with `drs`: samples by discriminator rejection, with D refit for `drs_refit`
-    steps of `drs_refit_batch` first; see rejection.py)."""
+    steps of `drs_refit_batch` first; see rejection.py). CAS tests on `test_data`, by default the images
+    the run's data held out (data.held_out)."""
     from gankit.loading import load_generator
     G = load_generator(Path(path), ema=ema, device=device)
     ds = build_dataset(data) if data else run_dataset(Path(path))
+    test = None
+    if "cas" in metrics:
+        check_per_class(G, per_class, "--metrics cas")
+        held = (data or run_data_config(Path(path)))
+        test = build_dataset(test_data) if test_data else build_dataset(held, "held_out") if held.held_out else None
     if not G.task.has_latent:  # image-to-image: the run's held-out split
         if drs or features != "classifier":
             raise GankitError("image-to-image runs are evaluated on their held-out split with the classifier "
@@ -174,7 +215,7 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
         D = run_discriminator(Path(path), G, ds, drs_refit, drs_refit_batch, device=str(next(G.parameters()).device))
         sampler = drs_sampler(G, D, drs_shift)
     result = evaluate(G, ds, n, metrics, features, quiet=False,
-                      inception_weights=inception_weights, sampler=sampler)
+                      inception_weights=inception_weights, sampler=sampler, test=test, per_class=per_class)
     if drs:
         result.update(drs_acceptance=sampler.acceptance, drs_refit=drs_refit)
         if drs_refit:
@@ -206,11 +247,16 @@ def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
     return sampler
 
 
-def run_dataset(path: Path) -> Dataset:
-    """The data set a run (directory, checkpoint or export) was trained on, from its config.yaml."""
+def run_data_config(path: Path) -> DataConfig:
+    """The data config a run (directory, checkpoint or export) was trained with, from its config.yaml."""
     from gankit.config import read_yaml
     run = path if path.is_dir() else path.parent.parent if path.suffix == ".pt" else path.parent
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise GankitError(f"cannot tell which data {path} was trained on (no config.yaml beside it)")
-    return build_dataset(from_dict(DataConfig, read_yaml(cfg_path).get("data", {}), "data."))
+    return from_dict(DataConfig, read_yaml(cfg_path).get("data", {}), "data.")
+
+
+def run_dataset(path: Path) -> Dataset:
+    """The data set a run (directory, checkpoint or export) was trained on."""
+    return build_dataset(run_data_config(path))

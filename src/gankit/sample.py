@@ -95,6 +95,25 @@ def save_samples(x: torch.Tensor, out: Path, fmt: str = "png") -> Path:
     return out
 
 
+def save_per_class(G: nn.Module, per_class: int, out: Path, fmt: str = "png-dir", seed: int = 0) -> Path:
+    """`per_class` samples of each class of a conditional G (latents from `seed`). png-dir: `out/<class
+    name>/000000.png ...`, a labelled folder; npy: images in class order to `out`, labels to `<out>-labels.npy`;
+    png: a grid with one row per class."""
+    names = list(getattr(G, "meta", {}).get("class_names") or []) or [str(k) for k in range(G.c_dim)]
+    labels = torch.arange(G.c_dim).repeat_interleave(per_class)
+    x = sample(G, len(labels), seed=seed, c=labels).cpu()
+    out = Path(out)
+    if fmt == "png-dir":
+        for k, name in enumerate(names):
+            save_samples(x[labels == k], out / name, "png-dir")
+    elif fmt == "npy":
+        save_samples(x, out, "npy")
+        np.save(out.with_name(out.stem + "-labels.npy"), labels.numpy())
+    else:
+        save_grid(x, out, nrow=per_class)
+    return out
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between rows of a and b (N, D) at fractions t (T,) -> (N, T, D)."""
     a_n, b_n = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)

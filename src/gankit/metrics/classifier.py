@@ -71,6 +71,35 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return pad[:, :, dy:dy + h, dx:dx + w]
 
 
+def fit(model: Classifier, x: torch.Tensor, c: torch.Tensor, epochs: int, g: torch.Generator,
+        device="cpu", batch: int = 128) -> Classifier:
+    """Train `model` on (x, c) for `epochs` passes (at least one step each) of shuffled, shifted batches
+    (Adam, one-cycle lr 3e-3); the data order and shifts come from `g`. Returns it in eval mode."""
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps_per_epoch = max(len(x) // batch, 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * steps_per_epoch)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(steps_per_epoch):
+            idx = order[i * batch:(i + 1) * batch]
+            loss = F.cross_entropy(model(augment(x[idx], g).to(device)), c[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+@torch.inference_mode()
+def accuracy(model: Classifier, x: torch.Tensor, c: torch.Tensor) -> float:
+    """The share of `x` that `model` reads as its label `c`."""
+    device = next(model.parameters()).device
+    pred = torch.cat([model(x[i:i + 1000].to(device).float()).argmax(1).cpu() for i in range(0, len(x), 1000)])
+    return float((pred == c.cpu()).float().mean())
+
+
 def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, device="cpu") -> Tuple[Classifier, float]:
     """Train on 90% of `ds` (on `device`), return the model and its accuracy on the held-out 10%."""
     if ds.c is None or not ds.is_image:
@@ -80,24 +109,8 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, device="cpu") 
     perm = torch.randperm(len(ds), generator=g)
     n_val = max(len(ds) // 10, 1)
     val, tr = perm[:n_val], perm[n_val:]
-    model = Classifier(ds.img_shape, ds.num_classes).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps_per_epoch = max(len(tr) // 128, 1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * steps_per_epoch)
-    model.train()
-    for _ in range(epochs):
-        order = tr[torch.randperm(len(tr), generator=g)]
-        for i in range(steps_per_epoch):
-            idx = order[i * 128:(i + 1) * 128]
-            loss = F.cross_entropy(model(augment(ds.x[idx], g).to(device)), ds.c[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
-    with torch.inference_mode():
-        pred = torch.cat([model(ds.x[val[i:i + 1000]].to(device)).argmax(1).cpu() for i in range(0, len(val), 1000)])
-    return model.cpu(), float((pred == ds.c[val]).float().mean())
+    model = fit(Classifier(ds.img_shape, ds.num_classes), ds.x[tr], ds.c[tr], epochs, g, device)
+    return model.cpu(), accuracy(model, ds.x[val], ds.c[val])
 
 
 def get_classifier(ds: Dataset, quiet: bool = False, device="cpu") -> Tuple[Classifier, float]:
