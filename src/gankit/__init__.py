@@ -30,6 +30,7 @@ def train(config: Union[Config, str, None] = None, resume: Optional[Union[str, P
 
 
 def load(path: Union[str, Path], ema: bool = True, device: str = "cpu"):
-    """Rebuild the generator of a run directory, a checkpoint (.pt) or an export (.safetensors)."""
+    """Rebuild the generator of a run directory, a checkpoint (.pt), an export (.safetensors), a hub folder
+    (`gankit export RUN --format hub`) or "hf:USER/REPO" (needs huggingface_hub and a network)."""
     from gankit.loading import load_generator
-    return load_generator(Path(path), ema=ema, device=device)
+    return load_generator(path, ema=ema, device=device)

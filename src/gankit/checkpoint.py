@@ -62,13 +62,13 @@ def save(path: Path, state: Dict[str, Any]) -> None:
     atomic_write(Path(path), lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
-def _check_finite(obj: Any, where: str) -> None:
+def check_finite(obj: Any, where: str) -> None:
     if torch.is_tensor(obj):
         if obj.is_floating_point() and not torch.isfinite(obj).all():
             raise GankitError(f"checkpoint holds non-finite values in {where}")
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            _check_finite(v, f"{where}.{k}")
+            check_finite(v, f"{where}.{k}")
 
 
 def load(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
@@ -89,7 +89,7 @@ def load(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
         raise GankitError(f"{path} is not a gankit checkpoint (no '{FORMAT}' tag)")
     for key in ("G", "D", "G_ema"):
         if state.get(key) is not None:
-            _check_finite(state[key], key)
+            check_finite(state[key], key)
     return state
 
 
@@ -152,7 +152,7 @@ def read_generator(path: Path) -> tuple:
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise GankitError(f"cannot read exported generator {path} ({type(e).__name__}: {e})") from None
-    _check_finite(tensors, "generator")
+    check_finite(tensors, "generator")
     return meta, tensors
 
 

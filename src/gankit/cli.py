@@ -142,6 +142,13 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from gankit.export import export
+    out = export(a.run, a.format, Path(a.out), ema=a.ema, opset=a.opset)
+    print(f"{a.format} -> {out}")
+    return 0
+
+
 def cmd_recipes(a: argparse.Namespace) -> int:
     from gankit.config import load_config, recipe_names
     for name in recipe_names():
@@ -250,6 +257,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--test-root", metavar="DIR")
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)
+    x = sub.add_parser("export", help="G as ONNX, TorchScript, torch.export or a Hugging Face Hub folder")
+    x.add_argument("run", help="run directory, checkpoint (.pt), generator.safetensors or hub folder")
+    x.add_argument("--format", required=True, metavar="FORMAT", help="onnx | torchscript | exported | hub")
+    x.add_argument("--out", required=True, help="the file to write (a folder for hub)")
+    x.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                   help="the EMA weights when the run has them (default); --no-ema: the raw G")
+    x.add_argument("--opset", type=int, default=17, help="onnx: the opset (default 17)")
+    x.set_defaults(fn=cmd_export)
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_recipes)

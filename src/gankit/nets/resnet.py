@@ -62,7 +62,7 @@ class ResNetGenerator(nn.Module):
         self.out = nn.Conv2d(width, img_shape[0], 3, 1, 1)
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.linear(z).view(-1, self.width, self.s0, self.s0)
+        h = self.linear(z).view(z.shape[0], self.width, self.s0, self.s0)  # a known channel count (ONNX)
         for block in self.blocks:
             h = block(h, c)
         return torch.tanh(self.out(F.relu(self.bn(h))))  # (N, C, H, W)
