@@ -105,14 +105,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from gankit.evaluate import evaluate_run
     if a.n <= 1:
         raise GankitError(f"--n must be at least 2, got {a.n}")
-    from gankit.config import DataConfig
-    test = None
-    if a.test_data:
-        test = DataConfig(name=a.test_data, **({"root": a.test_root} if a.test_root else {}))
     result = evaluate_run(Path(a.run), a.n, [m.strip() for m in a.metrics.split(",") if m.strip()],
                           a.features, a.ema, inception_weights=a.inception_weights, drs=a.drs,
                           drs_shift=a.drs_shift, drs_refit=a.drs_refit, drs_refit_batch=a.drs_refit_batch,
-                          device=a.device, test_data=test, per_class=a.per_class)
+                          device=a.device, test_data=real_test_config(a), per_class=a.per_class)
     width = max(len(k) for k in result)
     for k, v in result.items():
         print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
@@ -125,8 +121,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if seeds < 1:
         raise GankitError(f"--seeds must be positive, got {seeds}")
     if a.name == "augment":
-        from gankit.config import DataConfig
-        test = DataConfig(name=a.test_data, **({"root": a.test_root} if a.test_root else {})) if a.test_data else None
+        test = real_test_config(a)
         if a.gen_per_class < 1 or min(a.k) < 1:
             raise GankitError("--k and --gen-per-class must be at least 1")
         results = augment(a.k, seeds, a.minutes, a.gen_per_class, test, out=a.out, overrides=a.overrides,
@@ -175,9 +170,8 @@ def add_drs(p: argparse.ArgumentParser, shift: bool = True) -> None:
                         "for image nets on a CPU especially)")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gankit", description="Train, sample and evaluate GANs.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _add_train(sub) -> None:
+    """train: a recipe, a YAML delta, overrides, resume."""
     t = sub.add_parser("train", help="train a recipe (default: dcgan on the bundled mnist-5k)")
     t.add_argument("items", nargs="*", help="an optional config.yaml, then key=value overrides")
     t.add_argument("--recipe", help="recipe name (see `gankit recipes`)")
@@ -187,6 +181,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(fn=cmd_train)
+
+
+def _add_sampling(sub) -> None:
+    """sample and interpolate: images from a noise-to-image G."""
     for name, fn, hlp in (("sample", cmd_sample, "sample images from a trained generator"),
                           ("interpolate", cmd_interpolate, "rows of spherical latent interpolations")):
         s = sub.add_parser(name, help=hlp)
@@ -209,6 +207,10 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--rows", type=int, default=8)
             s.add_argument("--steps", type=int, default=10)
         s.set_defaults(fn=fn)
+
+
+def _add_translate(sub) -> None:
+    """translate: images through an image-to-image G."""
     tr = sub.add_parser("translate", help="image-to-image runs: translate images (pix2pix, SR, inpainting)")
     tr.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
     tr.add_argument("input", help="an image file, a folder of images, or a .npy array")
@@ -222,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
     tr.add_argument("--device", default="auto")
     tr.set_defaults(fn=cmd_translate)
+
+
+def _add_eval(sub) -> None:
+    """eval: metrics of a run, CAS included."""
     e = sub.add_parser("eval", help="FID, KID, IS, precision/recall, density/coverage, classes (offline)")
     e.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
     e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes",
@@ -234,12 +240,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="where G, D and the feature extractor run: auto | cpu | cuda:N")
     e.add_argument("--per-class", type=int, metavar="N",
                    help="cas: generated (and real) images of each class (default: the smallest class's count)")
-    e.add_argument("--test-data", metavar="NAME", help="cas: the real test images, a data set (e.g. mnist-test: "
-                                                       "MNIST's test digits, none of them in mnist-5k); default: "
-                                                       "the images the run's data held out (data.held_out)")
-    e.add_argument("--test-root", metavar="DIR", help="cas: data.root of --test-data")
+    add_test_data(e, "cas", "the images the run's data held out (data.held_out)")
     add_drs(e)
     e.set_defaults(fn=cmd_eval)
+
+
+def _add_bench(sub) -> None:
+    """bench: benchmarks over several seeds."""
     b = sub.add_parser("bench", help="benchmarks over several seeds, beside published numbers")
     b.add_argument("name", choices=["toy2d", "stacked-mnist", "augment"])
     b.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 5; augment 3)")
@@ -252,11 +259,13 @@ def parser() -> argparse.ArgumentParser:
                    help="augment: real images of each class to train on (default 10 50 100 500)")
     b.add_argument("--minutes", type=float, default=3.0, help="augment: GAN training wall time a run (default 3)")
     b.add_argument("--gen-per-class", type=int, default=500, help="augment: generated images of each class (500)")
-    b.add_argument("--test-data", metavar="NAME", help="augment: real test images (e.g. mnist-test with "
-                                                       "--test-root); default: 100 of each class mnist-5k sets aside")
-    b.add_argument("--test-root", metavar="DIR")
+    add_test_data(b, "augment", "100 of each class that mnist-5k sets aside")
     b.add_argument("overrides", nargs="*", help="key=value applied to every run")
     b.set_defaults(fn=cmd_bench)
+
+
+def _add_export(sub) -> None:
+    """export: G for other runtimes."""
     x = sub.add_parser("export", help="G as ONNX, TorchScript, torch.export or a Hugging Face Hub folder")
     x.add_argument("run", help="run directory, checkpoint (.pt), generator.safetensors or hub folder")
     x.add_argument("--format", required=True, metavar="FORMAT", help="onnx | torchscript | exported | hub")
@@ -265,6 +274,25 @@ def parser() -> argparse.ArgumentParser:
                    help="the EMA weights when the run has them (default); --no-ema: the raw G")
     x.add_argument("--opset", type=int, default=17, help="onnx: the opset (default 17)")
     x.set_defaults(fn=cmd_export)
+
+
+def add_test_data(p: argparse.ArgumentParser, what: str, default: str) -> None:
+    p.add_argument("--test-data", metavar="NAME", help=f"{what}: the real test images, a data set (e.g. mnist-test: "
+                                                       f"MNIST's test digits, none of them in mnist-5k); default: {default}")
+    p.add_argument("--test-root", metavar="DIR", help=f"{what}: data.root of --test-data")
+
+
+def real_test_config(a: argparse.Namespace):
+    """--test-data / --test-root as a DataConfig, or None."""
+    from gankit.config import DataConfig
+    return DataConfig(name=a.test_data, **({"root": a.test_root} if a.test_root else {})) if a.test_data else None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit", description="Train, sample and evaluate GANs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in (_add_train, _add_sampling, _add_translate, _add_eval, _add_bench, _add_export):
+        add(sub)
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_recipes)
