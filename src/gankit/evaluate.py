@@ -250,8 +250,8 @@ def drs_sampler(G: nn.Module, D: nn.Module, shift: Optional[float] = None):
 def run_data_config(path: Path) -> DataConfig:
     """The data config a run (directory, checkpoint or export) was trained with, from its config.yaml."""
     from gankit.config import read_yaml
-    run = path if path.is_dir() else path.parent.parent if path.suffix == ".pt" else path.parent
-    cfg_path = run / "config.yaml"
+    from gankit.loading import run_dir_of
+    cfg_path = run_dir_of(path) / "config.yaml"
     if not cfg_path.is_file():
         raise GankitError(f"cannot tell which data {path} was trained on (no config.yaml beside it)")
     return from_dict(DataConfig, read_yaml(cfg_path).get("data", {}), "data.")

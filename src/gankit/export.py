@@ -2,8 +2,9 @@
 
 - ``onnx``: ONNX (the TorchScript-based exporter; opset `OPSET` unless asked), a dynamic batch dimension,
   inputs ``z`` (and ``class`` for a conditional G), or ``image`` (and ``mask`` for inpainting) for
-  image-to-image runs; output ``image`` (``output`` for image-to-image runs, whose input is the image). The metadata holds img_shape, z_dim, class names, task, inputs and
-  opset, as JSON strings. For ONNX Runtime, including onnxruntime-web.
+  image-to-image runs; output ``image`` (``output`` for image-to-image runs, whose input is the image). The
+  metadata holds img_shape, z_dim, class names, task, inputs and opset, as JSON strings. For ONNX Runtime,
+  including onnxruntime-web.
 - ``torchscript``: ``torch.jit.trace`` of the same module, with the metadata as the extra file gankit.json.
 - ``exported``: ``torch.export`` (.pt2, dynamic batch), with the same extra file.
 - ``hub``: a folder to publish on the Hugging Face Hub as it is: ``config.json`` (the constructor arguments,
@@ -45,9 +46,9 @@ class Portable(nn.Module):
     def forward(self, first: torch.Tensor, second: torch.Tensor = None) -> torch.Tensor:
         if self.kind == "noise":
             return self.G(first, second)
-        if self.kind == "inpaint":
-            m = second.to(first.dtype)
-            return m * self.G(torch.cat([first * (1 - m), m], 1)) + (1 - m) * first
+        if self.kind == "inpaint":  # the task's own input making and composition, as in training
+            batch = {"real": first, **self.task.inputs(first, None, mask=second)}
+            return self.task.generate(self.G, batch, None)
         return self.G(first)
 
     def input_names(self) -> Tuple[str, ...]:
@@ -71,15 +72,16 @@ class Portable(nn.Module):
         return (x,)
 
 
-def metadata(G: nn.Module, opset: int = 0) -> Dict[str, str]:
+def metadata(module: Portable, opset: int = 0) -> Dict[str, str]:
     """What a user of the file needs to feed it, as strings (ONNX metadata_props, TorchScript extra files)."""
     from gankit import __version__
+    G = module.G
     meta = G.meta
     out = {"gankit_version": __version__, "family": meta["family"], "img_shape": json.dumps(meta["img_shape"]),
            "z_dim": json.dumps(meta["z_dim"] if G.task.has_latent else 0),
            "class_names": json.dumps(meta.get("class_names", []) if G.c_dim else []),
            "task": json.dumps(meta.get("task", {"name": "noise"})),
-           "inputs": json.dumps(list(Portable(G).input_names())), "outputs": json.dumps([Portable(G).output_name()]),
+           "inputs": json.dumps(list(module.input_names())), "outputs": json.dumps([module.output_name()]),
            "value_range": "[-1, 1]", "layout": "NCHW"}
     if opset:
         out["opset"] = str(opset)
@@ -127,14 +129,14 @@ def save(G: nn.Module, fmt: str, out: Path, opset: int = OPSET, run: Optional[Pa
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 traced = torch.jit.trace(module, module.example(), check_trace=False)
-                torch.jit.save(traced, str(out), _extra_files={"gankit.json": json.dumps(metadata(G))})
+                torch.jit.save(traced, str(out), _extra_files={"gankit.json": json.dumps(metadata(module))})
             return out
         if fmt == "exported":
             batch = torch.export.Dim("batch", min=1, max=1 << 16)
             names = module.input_names()
             dynamic = {arg: {0: batch} for arg in ("first", "second")[:len(names)]}
             program = torch.export.export(module, module.example(), dynamic_shapes=dynamic)
-            torch.export.save(program, str(out), extra_files={"gankit.json": json.dumps(metadata(G))})
+            torch.export.save(program, str(out), extra_files={"gankit.json": json.dumps(metadata(module))})
             return out
         return to_hub(G, run, out, ema)
     except OSError as e:
@@ -154,21 +156,17 @@ def to_onnx(module: Portable, out: Path, opset: int = OPSET) -> Path:
                           output_names=[module.output_name()], opset_version=opset,
                           dynamic_axes={n: {0: "batch"} for n in (*names, module.output_name())})
     model = onnx.load(str(out))
-    for key, value in metadata(module.G, opset).items():
+    for key, value in metadata(module, opset).items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(out))
     return out
 
 
 # --- the hub folder ---------------------------------------------------------------------------------------
-def _run_dir(path: Path) -> Path:
-    """The run directory of a run dir, a checkpoint (RUN/checkpoints/x.pt) or an export (RUN/generator.*)."""
-    return path if path.is_dir() else path.parent.parent if path.suffix == ".pt" else path.parent
-
-
 def to_hub(G: nn.Module, run: Path, out: Path, ema: bool = True) -> Path:
     """A Hub model folder: config.json, model.safetensors, samples.png, README.md (the model card)."""
     from safetensors.torch import save_file
+    from gankit.loading import run_dir_of
     from gankit.sample import sample, save_grid
     if out.exists() and not out.is_dir():
         raise GankitError(f"cannot write the hub folder {out}: a file of that name exists")
@@ -176,7 +174,7 @@ def to_hub(G: nn.Module, run: Path, out: Path, ema: bool = True) -> Path:
     config = {"format": HUB_FORMAT, "library_name": "gankit", **G.meta}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     save_file({k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}, str(out / "model.safetensors"))
-    rd = _run_dir(run) if run is not None else out
+    rd = run_dir_of(run) if run is not None else out
     if G.task.has_latent:
         shown = sample(G, 10 * G.c_dim if G.c_dim else 64, seed=0)
         image = save_grid(shown, out / "samples.png", nrow=G.c_dim or 8).name if shown.dim() == 4 else None

@@ -21,6 +21,12 @@ def _build(meta: dict):
                       meta.get("d_pca", 0))
 
 
+def run_dir_of(path: Path) -> Path:
+    """The run directory of a run dir, a checkpoint (RUN/checkpoints/x.pt) or an export (RUN/generator.*)."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent.parent if path.suffix == ".pt" else path.parent
+
+
 def generator_from(meta: dict, tensors: Optional[dict] = None, what: str = "G") -> nn.Module:
     """G of the family and arguments `meta` records (generator.json, a checkpoint's meta, a hub config.json),
     with `tensors` loaded strictly when given; it knows its task (`G.task`) and carries `G.meta`."""
