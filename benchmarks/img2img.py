@@ -3,12 +3,15 @@ reconstruction loss alone (the autoencoder: D never trains), (b) on the adversar
 both (the recipe), then score each on the held-out split beside the baselines that learn nothing.
 
     python benchmarks/img2img.py --minutes 10 --write docs/results/img2img.md
+    python benchmarks/img2img.py --recipes photos-x4 --minutes 10 --write docs/results/img2img-photos.md
     python benchmarks/img2img.py --recipes srgan-x4 --minutes 1          # one task, quickly
 
 Baselines: bicubic upsampling (super-resolution); OpenCV's Telea inpainting (`cv2.inpaint`, from
 opencv-python-headless, the benchmark extra) and each image's mean fill (holes); the input itself (edges).
 Scores: PSNR, SSIM, L1, FID to the held-out targets in the training split's classifier features, and the
-classifier's accuracy on the outputs; for holes also on the centre square of half the side.
+classifier's accuracy on the outputs; for holes also on the centre square of half the side. Recipes that
+train on crops of whole photos (photos-x4) are scored on each held-out photo whole, PSNR and SSIM per photo,
+in a table of their own.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from gankit.bench import results_fragment, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
-from gankit.evaluate import evaluate_translation, get_extractor, translation_scores
+from gankit.evaluate import evaluate_translation, get_extractor, translation_scores, whole_images
 from gankit.stats import read_stats
 from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
 
@@ -32,6 +35,24 @@ VARIANTS = {"(a) reconstruction alone": ["task.pretrain_steps=1000000000"],  # D
             "(b) adversarial alone": ["task.l1=0", "task.l2=0", "task.adv=1", "task.pretrain_steps=0"],
             "(c) both (the recipe)": []}
 COLUMNS = ("psnr", "ssim", "l1", "fid", "accuracy")
+
+
+def whole_baselines(task, held) -> dict:
+    """Bicubic upsampling of each held-out whole photo, scored as `evaluate.whole_image_scores` scores G."""
+    out = {}
+    for name, x in whole_images(task, held):
+        up = F.interpolate(task.inputs(x, None)["input"], scale_factor=task.cfg.scale, mode="bicubic",
+                           align_corners=False).clamp(-1, 1)
+        out.update({f"{k}/{name}": v for k, v in translation_scores(up, x).items()})
+    for k in ("psnr", "ssim"):
+        vals = [v for key, v in out.items() if key.startswith(k + "/")]
+        out[k] = sum(vals) / len(vals)
+    return {"bicubic upsampling": out}
+
+
+def whole_row(name: str, steps, seconds, m: dict, names) -> str:
+    cells = [f"{m['psnr/' + n]:.2f} / {m['ssim/' + n]:.4f}" for n in names] + [f"{m['psnr']:.2f}", f"{m['ssim']:.4f}"]
+    return f"| {name} | {steps} | {seconds} | " + " | ".join(cells) + " |"
 
 
 def baselines(task, held, train_ds) -> dict:
@@ -75,13 +96,25 @@ def main() -> None:
     a = ap.parse_args()
     lines = ["| task | method | steps | wall s | PSNR dB | SSIM | L1 | FID | digit accuracy |",
              "|---|---|---|---|---|---|---|---|---|"]
+    whole_lines, notes = [], []
     for recipe in a.recipes:
         cfg = load_config(recipe)
         ds = build_dataset(cfg.data)
         task = build_task(cfg.task, ds, cfg.model.z_dim)
         train_ds, held = task.split(ds)
-        for name, m in baselines(task, held, train_ds).items():
-            lines.append(row(f"{recipe} | {name}", "", "", m))
+        whole = held.full is not None and task.any_size
+        if whole:
+            names = [n for n, _ in whole_images(task, held)]
+            whole_lines += ["| task | method | steps | wall s | " + " | ".join(f"{n} PSNR dB / SSIM" for n in names)
+                            + " | mean PSNR dB | mean SSIM |", "|---" * (6 + len(names)) + "|"]
+            notes.append(f"{recipe}: trained on random {cfg.data.crop} px crops of {', '.join(train_ds.names)}; "
+                         f"scored on {', '.join(names)}, each whole.")
+            for name, m in whole_baselines(task, held).items():
+                whole_lines.append(whole_row(f"{recipe} | {name}", "", "", m, names))
+        else:
+            notes.append(f"{recipe}: scores on the fixed held-out split of {len(held)} images.")
+            for name, m in baselines(task, held, train_ds).items():
+                lines.append(row(f"{recipe} | {name}", "", "", m))
         for name, over in VARIANTS.items():
             run_cfg = load_config(recipe, overrides=[f"out={a.out}", f"train.max_minutes={a.minutes}",
                                                      "train.steps=1000000", *over])
@@ -91,15 +124,20 @@ def main() -> None:
             steps = read_stats(run / "stats.jsonl")[-1]["step"]
             G = gankit.load(run)
             m = evaluate_translation(G, G.task, held, features_of=train_ds)
+            if whole:
+                whole_lines.append(whole_row(f"{recipe} | {name}", steps, f"{seconds:.0f}", m, names))
+                print(whole_lines[-1], flush=True)
+                continue
             lines.append(row(f"{recipe} | {name}", steps, f"{seconds:.0f}", m))
             if isinstance(task, Inpaint):
                 lines.append(row(f"{recipe} | {name}, centre square", "", "", m, prefix="centre_"))
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
+    table = "\n".join((lines if len(lines) > 2 else []) + ([""] if len(lines) > 2 and whole_lines else [])
+                      + whole_lines)
     print("\n" + table)
     if a.write:
-        write_results(a.write, results_fragment(table, note=f"Each run trains for {a.minutes:g} minutes; scores on "
-                                                            f"the fixed held-out split of {len(held)} digits."))
+        write_results(a.write, results_fragment(table, note=f"Each run trains for {a.minutes:g} minutes. "
+                                                            + " ".join(notes)))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ OFFLINE = ["mnist-5k", "digits", "ring8", "grid25", "stacked-mnist"]  # the rest
 
 
 def test_every_registered_data_set_is_covered():
-    assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder", "pairs", "mnist-test"}
+    assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder", "pairs", "mnist-test",
+                                     "photos"}
 
 
 def test_mnist_test_reads_lecuns_idx_files_under_its_root(tmp_path):
@@ -142,3 +143,71 @@ def test_sharded_batches_are_slices_of_the_global_batch():
         assert torch.equal(x, torch.cat([p[0] for p in parts])) and torch.equal(c, torch.cat([p[1] for p in parts]))
     with pytest.raises(GankitError, match="x 3 process"):
         Batches(ds, 700, torch.device("cpu"), seed=0, rank=0, world_size=3)
+
+
+# --- random crops (data.crop) ---------------------------------------------------------------------------------
+def write_sized_folder(root, sizes):
+    """One grey PNG per (h, w); pixel (r, c) of image k holds (7 r + 3 c + 50 k) mod 256, so a crop's values
+    give away where in which image it was cut."""
+    root.mkdir(parents=True, exist_ok=True)
+    images = []
+    for k, (h, w) in enumerate(sizes):
+        r, c = np.mgrid[:h, :w]
+        images.append(((7 * r + 3 * c + 50 * k) % 256).astype(np.uint8))
+        Image.fromarray(images[-1], "L").save(root / f"im{k}.png")
+    return images
+
+
+def test_crops_are_windows_of_the_whole_images_drawn_anew_and_resumed_exactly(tmp_path):
+    images = write_sized_folder(tmp_path / "f", [(20, 33), (40, 17), (16, 16)])
+    ds = build_dataset(DataConfig(name="folder", root=str(tmp_path / "f"), crop=12))
+    assert ds.x.shape == (3, 1, 12, 12) and [tuple(t.shape) for t in ds.full] == [(1, 20, 33), (1, 40, 17), (1, 16, 16)]
+    assert torch.equal(ds.x[2, 0], torch.from_numpy(images[2][2:14, 2:14]).float() / 127.5 - 1)  # centre crops
+    b = Batches(ds, 8, torch.device("cpu"), seed=3)  # a batch larger than the data set: crops repeat images
+    corners = set()
+    for _ in range(6):
+        x, _ = next(b)
+        assert x.shape == (8, 1, 12, 12) and x.dtype == torch.float32 and -1 <= x.min() and x.max() <= 1
+        for crop in ((x[:, 0] + 1) * 127.5).round().long():
+            hits = [(k, top, left) for k, im in enumerate(images) for top in range(im.shape[0] - 11)
+                    for left in range(im.shape[1] - 11) if np.array_equal(im[top:top + 12, left:left + 12], crop.numpy())]
+            assert hits, "a crop that is no window of any image"
+            corners.add(hits[0])
+    assert len(corners) > 20  # positions are drawn anew, not fixed per image
+    state = b.state_dict()
+    after = [next(b)[0] for _ in range(3)]
+    again = Batches(ds, 8, torch.device("cpu"), seed=99)
+    again.load_state_dict(state)
+    assert all(torch.equal(u, next(again)[0]) for u in after)
+
+
+def test_sharded_crops_are_slices_of_the_global_batch(tmp_path):
+    write_sized_folder(tmp_path / "f", [(20, 33), (40, 17), (16, 16), (30, 30)])
+    ds = build_dataset(DataConfig(name="folder", root=str(tmp_path / "f"), crop=10))
+    whole = Batches(ds, 6, torch.device("cpu"), seed=1)
+    ranks = [Batches(ds, 3, torch.device("cpu"), seed=1, rank=r, world_size=2) for r in range(2)]
+    for _ in range(10):
+        assert torch.equal(next(whole)[0], torch.cat([next(r)[0] for r in ranks]))
+
+
+def test_crop_resolution_and_its_errors(tmp_path):
+    write_sized_folder(tmp_path / "f", [(20, 33), (40, 17)])
+    ds = build_dataset(DataConfig(name="folder", root=str(tmp_path / "f"), crop=16, resolution=24))
+    assert [tuple(t.shape[-2:]) for t in ds.full] == [(24, 39), (56, 24)]  # the shorter side resized
+    with pytest.raises(GankitError, match=r"data.crop=18 is larger than the smallest image .*im1: 40x17.*data.crop=17"):
+        build_dataset(DataConfig(name="folder", root=str(tmp_path / "f"), crop=18))
+    mnist = build_dataset(DataConfig(name="digits", crop=6))  # one size: the images are the whole images
+    assert mnist.x.shape[1:] == (1, 6, 6) and len(mnist.full) == len(mnist) and mnist.c is not None
+    with pytest.raises(GankitError, match="crops single images"):
+        build_dataset(DataConfig(name="ring8", crop=4))
+
+
+def test_photos_are_the_bundled_natural_photos_with_three_held_out():
+    pytest.importorskip("skimage")
+    from gankit.data import PHOTOS, PHOTOS_HELD_OUT
+    ds = build_dataset(DataConfig(name="photos", crop=96))
+    assert ds.names == PHOTOS and len(ds.full) == 11 and ds.x.shape == (11, 3, 96, 96)
+    assert all(t.dtype == torch.uint8 and t.shape[0] == 3 and min(t.shape[1:]) >= 300 for t in ds.full)
+    assert tuple(ds.names[i] for i in ds.test) == PHOTOS_HELD_OUT
+    square = build_dataset(DataConfig(name="photos", resolution=64))
+    assert square.x.shape == (11, 3, 64, 64) and square.full is None and -1 <= square.x.min() and square.x.max() <= 1

@@ -55,6 +55,8 @@ def assert_same_weights(a, b, atol):
     ("wgan-gp", ["model.args.g_batch_norm=false", "train.n_critic=2"]),       # gradient penalty, double backward
     ("dcgan", ["model.conditional=false", "train.pack=2"]),                   # PacGAN: D judges packs per rank
     ("acgan", []),                                                            # D's class head, in both steps
+    ("inpaint", ["model.args.dropout=0"]),                                    # an image-to-image task: holes
+    #                                          drawn for the global batch, L1 on them, the U-Net and PatchGAN
 ])
 def test_two_processes_equal_one_process_on_the_global_batch(tmp_path, monkeypatch, recipe, over):
     steps = ["train.steps=4", "train.ckpt_every=1000", *TINY, *over]

@@ -78,6 +78,12 @@ def test_reconstruction_losses_have_exact_values():
     torch.testing.assert_close(terms["l2"], torch.tensor(2.0 * 1.25 / 4))
     hole = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])  # only the left column counts
     torch.testing.assert_close(reconstruction(TaskConfig(l1=1.0), fake, real, hole)["l1"], torch.tensor(0.75))
+    # two images, holes of 1 and 3 pixels, errors 1 and 0: the mean of the images' means (the same however the
+    # batch is split over processes), not the pooled 1/4
+    two_fake, two_real = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [0.0, 0.0]]]]), torch.zeros(2, 1, 2, 2)
+    two_holes = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]], [[[1.0, 1.0], [1.0, 0.0]]]])
+    torch.testing.assert_close(reconstruction(TaskConfig(l1=1.0), two_fake, two_real, two_holes)["l1"],
+                               torch.tensor(0.5))
     assert reconstruction(TaskConfig(), fake, real) == {}
 
 
@@ -198,6 +204,51 @@ def test_eval_reports_the_task_metrics(trained, capsys):
     for key in ("psnr", "ssim", "l1", "fid", "accuracy", "centre_psnr", "centre_accuracy"):
         assert key in got, key
     assert got["n"] == 500 and 0 <= got["accuracy"] <= 1
+
+
+def test_super_resolution_on_crops_of_photos_is_scored_on_whole_held_out_photos(tmp_path, capsys):
+    """photos-x4 at a small size: random crops of 8 photos (shorter side 96) train G, and eval scores each of
+    the 3 held-out photos whole. G starts as the bilinear upsampling; 80 steps of L1 must beat it on each."""
+    pytest.importorskip("skimage")
+    over = ["data.resolution=96", "data.crop=32", "model.args.g_width=16", "model.args.blocks=2",
+            "train.batch_size=8", "train.steps=80", "task.pretrain_steps=80", "train.lr_g=1e-3",
+            "train.sample_every=1000", "train.ckpt_every=1000", "train.device=cpu", f"out={tmp_path}"]
+    run = train(gankit.load_config("photos-x4", overrides=over), quiet=True)
+    assert main(["eval", str(run), "--device", "cpu"]) == 0
+    got = json.loads((run / "eval.json").read_text())
+    G = gankit.load(run)
+    held = G.task.split(build_dataset(DataConfig(name="photos", resolution=96, crop=32)))[1]
+    from gankit.evaluate import whole_images
+    for name, x in whole_images(G.task, held):
+        assert x.shape[-2] == 96 and x.shape[-1] % 4 == 0 and x.shape[-1] > 96  # whole, not a crop
+        bilinear = torch.nn.functional.interpolate(downscale(x, 4), scale_factor=4, mode="bilinear",
+                                                   align_corners=False).clamp(-1, 1)
+        assert got[f"psnr/{name}"] > translation_scores(bilinear, x)["psnr"] + 0.1, name
+    assert got["n"] == 3 and "fid" not in got
+
+
+def test_super_resolution_and_inpainting_train_on_a_folder_of_photos_of_any_size(tmp_path, capsys):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for k, (h, w) in enumerate([(40, 52), (33, 64), (48, 48), (70, 36), (44, 41)] * 2):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"p{k}.png")
+    common = ["--out", str(tmp_path / "runs"), "--quiet", "data.name=folder", f"data.root={tmp_path / 'photos'}",
+              "data.crop=32", *SMALL, "train.steps=3", "train.sample_every=1000", "train.device=cpu"]
+    assert main(["train", "--recipe", "srgan-x4", *common, "model.args.blocks=1", "task.pretrain_steps=1"]) == 0
+    assert main(["train", "--recipe", "inpaint", *common]) == 0
+    sr, inpaint = sorted((tmp_path / "runs").iterdir())
+    assert gankit.load(sr).task.img_shape == (3, 32, 32) == gankit.load(inpaint).task.img_shape
+    # super-resolution takes a whole photo of any size; inpainting the crop size it trained on
+    assert main(["translate", str(sr), str(tmp_path / "photos" / "p1.png"), "--out", str(tmp_path / "big.npy")]) == 0
+    assert np.load(tmp_path / "big.npy").shape == (1, 3, 132, 256)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "one.png")
+    assert main(["translate", str(inpaint), str(tmp_path / "one.png"), "--out", str(tmp_path / "filled.npy")]) == 0
+    assert np.load(tmp_path / "filled.npy").shape == (1, 3, 32, 32)
+    capsys.readouterr()
+    assert main(["train", "--recipe", "inpaint", *common, "data.crop=36"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data.crop=36 is larger than the smallest image" in err and "p1: 33x64" in err
 
 
 # --- gankit translate -----------------------------------------------------------------------------------------

@@ -29,8 +29,10 @@ def test_every_recipe_trains_a_few_steps(make_cfg, name):
         x = gankit.sample(G, 4)
     else:  # an image-to-image recipe: translate held-out targets
         from gankit.tasks import translate
-        x = translate(G, G.task, G.task.split(build_dataset(cfg.data))[1].x[:4], from_targets=True)[0]
-    assert x.shape == (4, *G.img_shape) and torch.isfinite(x).all()
+        held = G.task.split(build_dataset(cfg.data))[1].x[:4]  # photos hold out 3
+        x = translate(G, G.task, held, from_targets=True)[0]
+        assert x.shape == held.shape
+    assert x.shape[1:] == G.img_shape and len(x) in (3, 4) and torch.isfinite(x).all()
 
 
 def test_run_directory_has_every_artefact(make_cfg):

@@ -27,6 +27,9 @@ class DataConfig:
     download: bool = True       # torchvision sets: fetch when missing
     resolution: int = 0         # 0 = the data set's own; else resize to resolution x resolution
     channels: int = 0           # folder only: 0 = auto (RGB if any colour image), 1 or 3
+    crop: int = 0               # train on random crop x crop patches, a new position each time an image is
+    #                             drawn, so images of any size work (folder, photos: data.resolution then
+    #                             resizes the shorter side, 0 keeps it); 0 = whole images
     held_out: int = 0           # images of each class set aside, never trained on (the real test images of
     #                             `gankit eval --metrics cas`); a fixed choice (seed 0); 0 = none
     per_class: int = 0          # train on this many images of each class (a fixed, class-balanced subset of

@@ -33,6 +33,10 @@ class Dataset:
     num_classes: int = 0
     class_names: Tuple[str, ...] = ()
     a: Optional[torch.Tensor] = None
+    full: Optional[tuple] = None  # data.crop: the whole images, (C, H_i, W_i) uint8 or [-1, 1] float, sizes
+    #                               free; x then holds their centre crops and training draws random crops
+    names: Tuple[str, ...] = ()   # one name per image, where the data set has them (photos)
+    test: Tuple[int, ...] = ()    # the images the data set itself holds out for evaluation (photos)
 
     @property
     def img_shape(self) -> Tuple[int, ...]:
@@ -47,9 +51,10 @@ class Dataset:
 
 
 def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
-    """The samples `idx` of `ds` (labels, class names and paired inputs alike)."""
+    """The samples `idx` of `ds` (labels, class names, paired inputs, whole images and names alike)."""
+    pick = lambda seq: tuple(seq[i] for i in idx.tolist()) if seq else seq  # noqa: E731
     return Dataset(ds.name, ds.x[idx], None if ds.c is None else ds.c[idx], ds.num_classes, ds.class_names,
-                   None if ds.a is None else ds.a[idx])
+                   None if ds.a is None else ds.a[idx], None if ds.full is None else pick(ds.full), pick(ds.names))
 
 
 def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
@@ -58,9 +63,14 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
     ds = DATASETS.get(cfg.name)(cfg)
     if len(ds) == 0:
         raise GankitError(f"data set '{cfg.name}' is empty")
-    if ds.is_image and cfg.resolution and cfg.name != "folder" and ds.x.shape[-1] != cfg.resolution:
+    if ds.is_image and cfg.resolution and ds.full is None and ds.x.shape[-1] != cfg.resolution:
         ds.x = F.interpolate(ds.x, size=(cfg.resolution, cfg.resolution), mode="bilinear",
                              antialias=True, align_corners=False).clamp_(-1, 1)
+    if cfg.crop and ds.full is None:  # a data set of one size: its images are the whole images
+        if not ds.is_image or ds.a is not None:
+            raise GankitError(f"data.crop crops single images; data set '{cfg.name}' is "
+                              + ("pairs: set data.resolution instead" if ds.is_image else "not images"))
+        ds = cropped(ds.name, tuple(ds.x), cfg.crop, ds.c, ds.num_classes, ds.class_names)
     if split not in ("train", "held_out"):
         raise ValueError(f"unknown split '{split}'")
     if split == "held_out" and not cfg.held_out:
@@ -94,6 +104,23 @@ def class_balanced(ds: Dataset, per_class: int, what: str = "per_class", seed: i
     chosen = torch.cat([idx[:per_class] for idx in by_class]).sort().values
     rest = torch.cat([idx[per_class:] for idx in by_class]).sort().values
     return chosen, rest
+
+
+def cropped(name: str, images: tuple, crop: int, c=None, num_classes: int = 0, class_names=(), names=(),
+            test=()) -> Dataset:
+    """A data set trained on random `crop` x `crop` patches of `images` ((C, H_i, W_i), any sizes): x holds
+    their centre crops (what the nets are built for and what pictures show), `full` the whole images."""
+    from torchvision.transforms import functional as TF
+    small = min(range(len(images)), key=lambda i: min(images[i].shape[-2:]))
+    if crop > min(images[small].shape[-2:]):
+        h, w = images[small].shape[-2:]
+        what = names[small] if names else f"image {small}"
+        raise GankitError(f"data.crop={crop} is larger than the smallest image of '{name}' ({what}: {h}x{w}); "
+                          f"use data.crop={min(h, w)} or less (or a larger data.resolution)")
+    x = torch.stack([TF.center_crop(t, [crop, crop]) for t in images])
+    x = x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x.contiguous()
+    return Dataset(name, x, c, num_classes, tuple(class_names), full=tuple(images), names=tuple(names),
+                   test=tuple(test))
 
 
 def from_uint8(images: np.ndarray, labels, name: str, class_names=()) -> Dataset:
@@ -260,21 +287,67 @@ def folder(cfg: DataConfig) -> Dataset:
     if not decoded:
         raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
     channels = cfg.channels or (3 if any(colour for _, _, colour in decoded) else 1)
-    x = torch.stack([_square(im, channels, res) for _, im, _ in decoded]).float() / 127.5 - 1
     parents = sorted({p.parent for p, _, _ in decoded})
+    c, k, class_names = None, 0, ()
     if len(parents) > 1:
         index = {d: i for i, d in enumerate(parents)}
         c = torch.tensor([index[p.parent] for p, _, _ in decoded])
-        return Dataset("folder", x, c, len(parents), tuple(str(d.relative_to(root)) for d in parents))
-    return Dataset("folder", x, None, 0)
+        k, class_names = len(parents), tuple(str(d.relative_to(root)) for d in parents)
+    if cfg.crop:  # whole images (the shorter side resized to data.resolution when it is set), cropped on the fly
+        images = tuple(_square(im, channels, cfg.resolution, square=False) for _, im, _ in decoded)
+        return cropped("folder", images, cfg.crop, c, k, class_names, [p.stem for p, _, _ in decoded])
+    x = torch.stack([_square(im, channels, res) for _, im, _ in decoded]).float() / 127.5 - 1
+    return Dataset("folder", x, c, k, class_names)
 
 
-def _square(im, channels: int, res: int) -> torch.Tensor:
+def _square(im, channels: int, res: int, square: bool = True) -> torch.Tensor:
     """A decoded PIL image -> (C, res, res) uint8: converted to `channels`, resized (shorter side) and
-    centre-cropped; res 0 keeps its size."""
+    centre-cropped (`square`); res 0 keeps its size."""
     from torchvision.transforms import functional as TF
     t = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
-    return TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) if res else t
+    t = TF.resize(t, res, antialias=True) if res else t
+    return TF.center_crop(t, [res, res]) if res and square else t
+
+
+# --- natural photos, bundled -------------------------------------------------------------------------------
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "hubble_deep_field",
+          "immunohistochemistry", "retina", "china", "flower")
+PHOTOS_HELD_OUT = ("chelsea", "coffee", "china")  # a cat's fur, a cup and saucer, a temple among trees
+
+
+def _photo(name: str) -> np.ndarray:
+    """One bundled colour photo, (H, W, 3) uint8: scikit-image's `skimage.data` or scikit-learn's samples."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(f"{name}.jpg")
+    import skimage.data
+    if name.startswith("motorcycle_"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        return left if name.endswith("left") else right
+    return getattr(skimage.data, name)()
+
+
+@DATASETS.register("photos")
+def photos(cfg: DataConfig) -> Dataset:
+    """The 11 colour photos that ship inside scikit-image's wheel (`skimage.data`: astronaut, chelsea, coffee,
+    rocket, motorcycle_left/right, hubble_deep_field, immunohistochemistry, retina) and scikit-learn's (china,
+    flower), 300-1411 px on a side: offline natural images for super-resolution and inpainting. Image-to-image
+    tasks hold out chelsea, coffee and china (`PHOTOS_HELD_OUT`) and train on the other 8. With data.crop the
+    photos keep their size (or their shorter side becomes data.resolution) and training draws random crops;
+    without it each is resized and centre-cropped to data.resolution (default 256)."""
+    try:
+        raw = [torch.from_numpy(np.array(_photo(n))).permute(2, 0, 1) for n in PHOTOS]
+    except ModuleNotFoundError as e:
+        raise GankitError(f"data set 'photos' reads the photos bundled with scikit-image ({e}); "
+                          f"pip install scikit-image") from None
+    from torchvision.transforms import functional as TF
+    test = [PHOTOS.index(n) for n in PHOTOS_HELD_OUT]
+    if cfg.crop:
+        images = tuple(TF.resize(t, cfg.resolution, antialias=True) if cfg.resolution else t for t in raw)
+        return cropped("photos", images, cfg.crop, names=PHOTOS, test=test)
+    res = cfg.resolution or 256
+    x = torch.stack([TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) for t in raw])
+    return Dataset("photos", x.float() / 127.5 - 1, None, names=PHOTOS, test=tuple(test))
 
 
 def _load_side(files, channels: int, res: int) -> torch.Tensor:
@@ -354,7 +427,9 @@ class Batches:
 
     def __init__(self, ds: Dataset, batch_size: int, device: torch.device, seed: int,
                  rank: int = 0, world_size: int = 1):
-        if batch_size * world_size > len(ds):
+        # random crops make each image many samples: an epoch then passes over every image `reps` times
+        self.reps = -(-batch_size * world_size // len(ds)) if ds.full is not None else 1
+        if batch_size * world_size > len(ds) * self.reps:
             raise GankitError(f"train.batch_size={batch_size} x {world_size} process(es) is larger than the "
                               f"data set '{ds.name}' ({len(ds)} samples); use a smaller train.batch_size")
         self.rank, self.world_size, self.device = rank, world_size, torch.device(device)
@@ -364,6 +439,7 @@ class Batches:
             self.x = self.x.pin_memory()
         self.c = ds.c.to(home) if ds.c is not None else None
         self.a = ds.a.to(home) if ds.a is not None else None  # paired inputs travel with their targets
+        self.full = ds.full  # data.crop: whole images on the host, a random crop of each drawn per batch
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self.perm: Optional[torch.Tensor] = None
@@ -375,17 +451,32 @@ class Batches:
     def __next__(self):
         """-> (x, c), or (x, c, a) for a paired data set."""
         n, b = self.x.shape[0], self.batch_size * self.world_size
-        if self.perm is None or self.pos + b > n:
-            self.perm = torch.randperm(n, generator=self.gen).to(self.x.device)
+        if self.perm is None or self.pos + b > len(self.perm):
+            self.perm = torch.cat([torch.randperm(n, generator=self.gen) for _ in range(self.reps)]).to(self.x.device)
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + b][self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+        idx = self.perm[self.pos:self.pos + b][mine]
         self.pos += b
-        out = [self.x[idx], (self.c[idx] if self.c is not None else None)]
+        x = self.x[idx] if self.full is None else self._crops(idx, torch.rand(b, 2, generator=self.gen)[mine])
+        out = [x, (self.c[idx] if self.c is not None else None)]
         if self.a is not None:
             out.append(self.a[idx])
         if out[0].device != self.device:  # the data set stayed on the host (data_home)
             out = [t if t is None else t.pin_memory().to(self.device, non_blocking=True) for t in out]
         return tuple(out)
+
+    def _crops(self, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """A crop of the data's crop size from each whole image `idx`, its corner at the fractions `u` (b, 2)
+        of the free room (drawn for the global batch, so the crops do not depend on the split)."""
+        size = self.x.shape[-1]
+        parts = []
+        for i, (fy, fx) in zip(idx.tolist(), u.tolist()):
+            im = self.full[i]
+            top, left = int(fy * (im.shape[-2] - size + 1)), int(fx * (im.shape[-1] - size + 1))
+            parts.append(im[:, top:top + size, left:left + size])
+        x = torch.stack(parts)
+        x = x.float().div_(127.5).sub_(1) if x.dtype == torch.uint8 else x
+        return x.to(self.x.device)
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(),

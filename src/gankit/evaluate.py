@@ -151,6 +151,8 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     features of `features_of` (the training data) when it has labels. Inpainting also reports the centre
     square of half the side (`centre_*`)."""
     from gankit.tasks import Inpaint, centre_square, translate
+    if held_out.full is not None and task.any_size:
+        return whole_image_scores(G, task, held_out, seed)
     ext, real_f = None, None
     if features_of is not None and features_of.c is not None:
         ext = get_extractor("classifier", features_of, device=next(G.parameters()).device)
@@ -162,6 +164,32 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
         centre = centre_square(held_out.x.shape[-1]).expand(len(held_out), 1, -1, -1)
         fake, _, _ = translate(G, task, held_out.x, mask=centre, seed=seed)
         out.update(translation_scores(fake, held_out.x, held_out.c, ext, real_f, prefix="centre_"))
+    return {**out, "n": len(held_out)}
+
+
+def whole_images(task, held_out: Dataset) -> list:
+    """The held-out whole images of a data.crop data set as targets (1, C, H, W) in [-1, 1], each cut to a
+    size the task takes (`task.whole_size`, top-left kept), with their names."""
+    out = []
+    for i, im in enumerate(held_out.full):
+        h, w = task.whole_size(*im.shape[-2:])
+        x = im[None, :, :h, :w]
+        out.append((held_out.names[i] if held_out.names else f"{i:06d}",
+                    x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x.float()))
+    return out
+
+
+def whole_image_scores(G: nn.Module, task, held_out: Dataset, seed: int = 123) -> Dict[str, float]:
+    """PSNR, SSIM and L1 of G on each held-out image at its own size (inputs derived as in training), as
+    `<metric>/<image name>` and their means over the images."""
+    from gankit.tasks import translate
+    out: Dict[str, float] = {}
+    for name, x in whole_images(task, held_out):
+        fake, _, _ = translate(G, task, x, from_targets=True, seed=seed)
+        out.update({f"{k}/{name}": v for k, v in translation_scores(fake, x).items()})
+    for k in ("psnr", "ssim", "l1"):
+        vals = [v for key, v in out.items() if key.startswith(k + "/")]
+        out[k] = sum(vals) / len(vals)
     return {**out, "n": len(held_out)}
 
 

@@ -74,9 +74,15 @@ def holes(n: int, side: int, noise, device) -> Tensor:
 
 def reconstruction(cfg: TaskConfig, fake: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
     """{'l1': cfg.l1 * mean |fake - target|, 'l2': cfg.l2 * mean (fake - target)^2}, the terms whose weight is
-    non-zero; `weight` (e.g. the hole) restricts the mean to where it is 1."""
+    non-zero; `weight` (N, 1, H, W) (e.g. the hole) restricts each image's mean to where it is 1, and the
+    images' means are averaged, so that a batch split over processes gives the same loss."""
     diff = (fake.float() - target.float())
-    norm = (lambda t: (t * weight).sum() / (weight.sum() * t.shape[1]).clamp_min(1)) if weight is not None else torch.mean
+
+    def norm(t):
+        if weight is None:
+            return t.mean()
+        w = weight.float()
+        return ((t * w).sum((1, 2, 3)) / (w.sum((1, 2, 3)) * t.shape[1]).clamp_min(1)).mean()
     terms = {}
     if cfg.l1:
         terms["l1"] = cfg.l1 * norm(diff.abs())
@@ -90,6 +96,8 @@ class Task:
     """Base: noise-free image-to-image behaviour shared by the tasks below (see the module docstring)."""
     name = ""
     has_latent = False
+    any_size = False  # G takes images of any size (fully convolutional, no size-bound draws): evaluation of a
+    #                   data.crop run then reads its held-out images whole
     features: Optional[nn.Module] = None  # sr with task.perceptual: the frozen classifier body (build_task)
 
     def __init__(self, cfg: TaskConfig, img_shape: Tuple[int, ...], z_dim: int = 0):
@@ -102,9 +110,18 @@ class Task:
     def d_shape(self) -> Tuple[int, ...]:
         return self.img_shape
 
+    def whole_size(self, h: int, w: int) -> Tuple[int, int]:
+        """The largest image size up to h x w that this task's G takes whole (`any_size` tasks)."""
+        return h, w
+
     def split(self, ds):
-        """(training set, held-out set): a fixed tenth (at most HELD_OUT images), the same for every seed."""
+        """(training set, held-out set): the images the data set holds out itself (`ds.test`, photos), else a
+        fixed tenth (at most HELD_OUT images), the same for every seed."""
         from gankit.data import subset
+        if ds.test:
+            test = torch.tensor(sorted(ds.test))
+            rest = torch.tensor([i for i in range(len(ds)) if i not in ds.test])
+            return subset(ds, rest), subset(ds, test)
         n_test = min(HELD_OUT, max(len(ds) // 10, 1))
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
         return subset(ds, perm[n_test:]), subset(ds, perm[:n_test])
@@ -188,6 +205,7 @@ class Translate(Task):
 class SuperResolution(Task):
     """Super-resolution (SRGAN, Ledig et al. 2017): G(downscaled target) -> target; D judges images alone;
     reconstruction (L1/L2) and optionally a feature loss in the bundled classifier's features (`task.perceptual`)."""
+    any_size = True
 
     def in_shape(self):
         c, h, w = self.img_shape
@@ -195,6 +213,9 @@ class SuperResolution(Task):
             raise GankitError(f"task.scale={self.cfg.scale} does not divide the image size {h}x{w}; "
                               f"use data.resolution (or data.crop) a multiple of it")
         return (c, h // self.cfg.scale, w // self.cfg.scale)
+
+    def whole_size(self, h, w):
+        return h // self.cfg.scale * self.cfg.scale, w // self.cfg.scale * self.cfg.scale
 
     def inputs(self, real, noise):
         return {"input": downscale(real, self.cfg.scale).to(real.dtype)}
