@@ -24,6 +24,8 @@ SECTIONS = [
     ("toy2d", "2D mixtures of Gaussians (ring8, grid25), 5 seeds"),
     ("stacked-mnist", "Stacked MNIST (1,000 modes), 3 seeds"),
     ("img2img", "Image to image: reconstruction alone, adversarial alone, both, and the baselines"),
+    ("img2img-photos", "Super-resolution of natural photos (x4), scored on whole held-out photos"),
+    ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
     ("augment", "Generated data for classifiers: CAS and augmentation of small training sets"),
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),

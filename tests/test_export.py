@@ -26,7 +26,9 @@ TASK_CASES = [("pix2pix", {"name": "translate", "input": "edges"}, (1, 28, 28)),
               ("pix2pix", {"name": "inpaint"}, (1, 28, 28)),
               ("pix2pix", {"name": "inpaint"}, (3, 16, 16)),
               ("srresnet", {"name": "sr", "scale": 4}, (1, 28, 28)),
-              ("srresnet", {"name": "sr", "scale": 4}, (3, 32, 32))]
+              ("srresnet", {"name": "sr", "scale": 4}, (3, 32, 32)),
+              ("cyclegan", {"name": "cycle"}, (1, 28, 28)),
+              ("cyclegan", {"name": "cycle"}, (3, 32, 32))]
 
 
 def noise_g(family, shape, c_dim, seed=0):
@@ -41,9 +43,9 @@ def task_g(family, task, shape, seed=0):
     torch.manual_seed(seed)
     c, side = shape[0], shape[1]
     in_shape = {"translate": (c, side, side), "inpaint": (c + 1, side, side),
-                "sr": (c, side // 4, side // 4)}[task["name"]]
+                "sr": (c, side // 4, side // 4), "cycle": shape}[task["name"]]
     d_shape = (c + in_shape[0], side, side) if task["name"] == "translate" else shape
-    args = {"g_width": 8, "d_width": 8, **({"blocks": 2} if family == "srresnet" else {})}
+    args = {"g_width": 8, "d_width": 8, **({"blocks": 2} if family in ("srresnet", "cyclegan") else {})}
     meta = {"family": family, "img_shape": list(shape), "c_dim": 0, "z_dim": 0, "args": args, "d_pca": 0,
             "class_names": [], "data": "test", "task": task, "in_shape": list(in_shape), "d_shape": list(d_shape)}
     return randomise(generator_from(meta))
@@ -87,6 +89,23 @@ def test_onnx_equals_torch_for_every_family(family, shape, c_dim, tmp_path):
 def test_onnx_equals_torch_for_every_image_to_image_task(family, task, shape, tmp_path):
     _, names = onnx_matches(task_g(family, task, shape), tmp_path)
     assert names == (["image", "mask"] if task["name"] == "inpaint" else ["image"])
+
+
+def test_an_unpaired_run_exports_each_direction(tmp_path):
+    G = task_g("cyclegan", {"name": "cycle"}, (1, 28, 28))
+    x = Portable(G).example(3)[0]
+    for direction in ("AtoB", "BtoA"):
+        path = save(G, "onnx", tmp_path / f"{direction}.onnx", direction=direction)
+        got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+        with torch.no_grad():
+            want = G(x, direction=direction).numpy()
+        assert np.abs(got - want).max() <= 1e-4
+        assert {p.key: p.value for p in onnx.load(str(path)).metadata_props}["direction"] == direction
+    assert not np.allclose(*(G(x, direction=d).detach().numpy() for d in ("AtoB", "BtoA")))  # two nets
+    with pytest.raises(GankitError, match="AtoB or BtoA"):
+        save(G, "onnx", tmp_path / "x.onnx", direction="sideways")
+    with pytest.raises(GankitError, match="for unpaired runs"):
+        save(task_g("srresnet", {"name": "sr", "scale": 4}, (1, 28, 28)), "onnx", tmp_path / "y.onnx", direction="AtoB")
 
 
 def test_onnx_inpainting_keeps_the_known_pixels(tmp_path):

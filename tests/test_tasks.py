@@ -35,6 +35,8 @@ def test_translator_contract(family, side):
     torch.manual_seed(0)
     if family == "srresnet":
         in_shape, out_shape, d_shape, args = (3, side // 4, side // 4), (3, side, side), (3, side, side), {"blocks": 2}
+    elif family == "cyclegan":
+        in_shape, out_shape, d_shape, args = (2, side, side), (1, side, side), (1, side, side), {"blocks": 1}
     else:
         in_shape, out_shape, d_shape, args = (2, side, side), (1, side, side), (3, side, side), {}
     G, D = build_translator(family, in_shape, out_shape, d_shape, {"g_width": 8, "d_width": 8, **args})
@@ -135,7 +137,7 @@ def test_each_task_derives_its_inputs_from_a_hand_made_image():
 
 
 def test_every_task_is_registered():
-    assert set(TASKS.names()) == {"noise", "translate", "sr", "inpaint"}
+    assert set(TASKS.names()) == {"noise", "translate", "sr", "inpaint", "cycle"}
 
 
 # --- training that can fail -----------------------------------------------------------------------------------

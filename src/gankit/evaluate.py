@@ -153,6 +153,8 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     from gankit.tasks import Inpaint, centre_square, translate
     if held_out.full is not None and task.any_size:
         return whole_image_scores(G, task, held_out, seed)
+    if task.two_way:
+        return unpaired_scores(G, task, held_out, features_of)
     ext, real_f = None, None
     if features_of is not None and features_of.c is not None:
         ext = get_extractor("classifier", features_of, device=next(G.parameters()).device)
@@ -165,6 +167,34 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
         fake, _, _ = translate(G, task, held_out.x, mask=centre, seed=seed)
         out.update(translation_scores(fake, held_out.x, held_out.c, ext, real_f, prefix="centre_"))
     return {**out, "n": len(held_out)}
+
+
+def unpaired_scores(G: nn.Module, task, held_out: Dataset, features_of: Optional[Dataset] = None) -> Dict[str, float]:
+    """An unpaired run on each domain's held-out images, per direction (`AtoB/...`, `BtoA/...`): `cycle_l1`,
+    the mean |G_BA(G_AB(a)) - a| (and the reverse); with labelled domains, in the classifier features of the
+    *target* domain's training images (`features_of` and its `.b`): `labels`, the share of translations read
+    as their source image's label (label preservation, as CyCADA and UNIT report MNIST <-> USPS), and `fid`
+    to the target domain's held-out images."""
+    from gankit.metrics.scores import fid
+    from gankit.tasks import translate
+    device = next(G.parameters()).device
+    out: Dict[str, float] = {}
+    domains = {"A": (held_out, features_of), "B": (held_out.b, features_of.b if features_of is not None else None)}
+    for src, dst in (("A", "B"), ("B", "A")):
+        (x, _), (target, target_train) = domains[src], domains[dst]
+        there, back = f"{src}to{dst}", f"{dst}to{src}"
+        fake = translate(G, task, x.x, direction=there)[0]
+        rec = translate(G, task, fake, direction=back)[0]
+        out[f"{there}/cycle_l1"] = float((rec.cpu() - x.x).abs().mean())
+        if target_train is not None and target_train.c is not None and x.c is not None:
+            ext = get_extractor("classifier", target_train, device=device)
+            fake_f, logits = ext(fake)
+            out[f"{there}/fid"] = fid(ext(target.x)[0], fake_f)
+            out[f"{there}/labels"] = float((logits.argmax(1).cpu() == x.c).double().mean())
+    fids = [v for k, v in out.items() if k.endswith("/fid")]
+    if fids:  # the mean of both directions: what train.eval_every keeps checkpoints/best.pt by
+        out["fid"] = sum(fids) / len(fids)
+    return {**out, "n_A": len(held_out), "n_B": len(held_out.b)}
 
 
 def whole_images(task, held_out: Dataset) -> list:

@@ -36,11 +36,15 @@ HUB_FORMAT = "gankit-hub-1"
 class Portable(nn.Module):
     """G with plain tensor inputs: noise runs take (z[, class]) -> image; translation and super-resolution
     take (image) -> image; inpainting takes (image, mask) -> the image with its holes (mask 1) filled by G,
-    composed as in training (tasks.Inpaint)."""
+    composed as in training (tasks.Inpaint); unpaired runs export one `direction` (AtoB or BtoA)."""
 
-    def __init__(self, G: nn.Module):
+    def __init__(self, G: nn.Module, direction: Optional[str] = None):
         super().__init__()
-        self.G, self.task = G, G.task
+        if direction is not None and not G.task.two_way:
+            raise GankitError("--direction is for unpaired runs (task.name=cycle); drop it")
+        self.task, self.meta = G.task, G.meta
+        self.direction = (direction or "AtoB") if G.task.two_way else None
+        self.G = G.one_way(self.direction) if self.direction else G  # only that direction's weights
         self.kind = "noise" if G.task.has_latent else "inpaint" if G.task.cfg.name == "inpaint" else "image"
 
     def forward(self, first: torch.Tensor, second: torch.Tensor = None) -> torch.Tensor:
@@ -75,16 +79,17 @@ class Portable(nn.Module):
 def metadata(module: Portable, opset: int = 0) -> Dict[str, str]:
     """What a user of the file needs to feed it, as strings (ONNX metadata_props, TorchScript extra files)."""
     from gankit import __version__
-    G = module.G
-    meta = G.meta
+    G, meta = module.G, module.meta
     out = {"gankit_version": __version__, "family": meta["family"], "img_shape": json.dumps(meta["img_shape"]),
-           "z_dim": json.dumps(meta["z_dim"] if G.task.has_latent else 0),
+           "z_dim": json.dumps(meta["z_dim"] if module.task.has_latent else 0),
            "class_names": json.dumps(meta.get("class_names", []) if G.c_dim else []),
            "task": json.dumps(meta.get("task", {"name": "noise"})),
            "inputs": json.dumps(list(module.input_names())), "outputs": json.dumps([module.output_name()]),
            "value_range": "[-1, 1]", "layout": "NCHW"}
     if opset:
         out["opset"] = str(opset)
+    if module.direction:
+        out["direction"] = module.direction
     return out
 
 
@@ -108,20 +113,24 @@ def load_for_export(run: Path, ema: bool = True) -> nn.Module:
     return G.to(memory_format=torch.contiguous_format)
 
 
-def export(run: Path, fmt: str, out: Path, ema: bool = True, opset: int = OPSET) -> Path:
-    """Write run's G as `fmt` (one of FORMATS) to `out`; returns `out`."""
+def export(run: Path, fmt: str, out: Path, ema: bool = True, opset: int = OPSET, direction: Optional[str] = None) -> Path:
+    """Write run's G as `fmt` (one of FORMATS) to `out`; returns `out`. Unpaired runs: one `direction`
+    (default AtoB), except the hub folder, which keeps both."""
     if fmt not in FORMATS:
         raise GankitError(f"unknown export format '{fmt}'; choose from {', '.join(FORMATS)}")
     out = Path(out)
     _writable(out)
-    return save(load_for_export(Path(run), ema), fmt, out, opset, run=Path(run), ema=ema)
+    return save(load_for_export(Path(run), ema), fmt, out, opset, run=Path(run), ema=ema, direction=direction)
 
 
-def save(G: nn.Module, fmt: str, out: Path, opset: int = OPSET, run: Optional[Path] = None, ema: bool = True) -> Path:
+def save(G: nn.Module, fmt: str, out: Path, opset: int = OPSET, run: Optional[Path] = None, ema: bool = True,
+         direction: Optional[str] = None) -> Path:
     """Write a loaded G (with `G.meta` and `G.task`, as loading.py gives it) as `fmt`; `run` (its run
     directory, checkpoint or export) gives the hub card its config, metrics and sample grid."""
     out = Path(out)
-    module = Portable(G).eval()
+    if direction is not None and direction not in ("AtoB", "BtoA"):
+        raise GankitError(f"--direction {direction}: choose AtoB or BtoA")
+    module = Portable(G, direction).eval()
     try:
         if fmt == "onnx":
             return to_onnx(module, out, opset)

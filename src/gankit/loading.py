@@ -14,9 +14,10 @@ from gankit.tasks import task_from_meta
 
 def _build(meta: dict):
     """(G, D) of the family and arguments a run recorded (a translator family for image-to-image tasks)."""
-    if meta.get("task", {}).get("name", "noise") != "noise":
+    task = meta.get("task", {}).get("name", "noise")
+    if task != "noise":
         return nets.build_translator(meta["family"], tuple(meta["in_shape"]), tuple(meta["img_shape"]),
-                                     tuple(meta["d_shape"]), meta["args"])
+                                     tuple(meta["d_shape"]), meta["args"], two_way=task == "cycle")
     return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"],
                       meta.get("d_pca", 0))
 

@@ -44,7 +44,8 @@ def train_state(p: Parts, step: int, nimg: int) -> dict:
             "G_ema": p.G_ema.state_dict() if p.G_ema is not None else None,
             "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
             "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
-            "rng": checkpoint.rng_state(p.device), "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
+            "rng": checkpoint.rng_state(p.device), "task": p.task.state_dict(),
+            "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
 
 
 def restore(p: Parts, state: dict) -> tuple:
@@ -57,6 +58,7 @@ def restore(p: Parts, state: dict) -> tuple:
         p.d_opt.load_state_dict(state["d_opt"])
         p.batches.load_state_dict(state["batches"])
         p.noise.set_state(state["noise"])
+        p.task.load_state_dict(state.get("task", {}))
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
     checkpoint.set_rng_state(state["rng"], p.device)

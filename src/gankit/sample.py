@@ -169,17 +169,24 @@ def plot_losses(rows: List[dict], path: Path) -> Optional[Path]:
 
 def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] = None, seed: int = 0,
                     from_targets: bool = False, save_inputs: Optional[Path] = None,
-                    save_masks: Optional[Path] = None) -> int:
+                    save_masks: Optional[Path] = None, direction: Optional[str] = None) -> int:
     """`gankit translate`: images from `source` (file, folder, .npy) through an image-to-image G, to `out`
     (.npy: float32 (N, C, H, W) in [-1, 1]; .png: a grid of input | output rows; else a folder of one PNG
-    per input, under its name). Returns the number of images."""
+    per input, under its name); an unpaired run in `direction` (AtoB, the default, or BtoA). Returns the
+    number of images."""
     from gankit.data import load_images
+    from gankit.nets.img2img import DIRECTIONS
     from gankit.registry import GankitError
     from gankit.tasks import Inpaint, translate
     task = G.task
     if task.has_latent:
-        raise GankitError("gankit translate needs an image-to-image run (task.name=translate, sr or inpaint); "
-                          "this one maps noise to images: use gankit sample")
+        raise GankitError("gankit translate needs an image-to-image run (task.name=translate, sr, inpaint or "
+                          "cycle); this one maps noise to images: use gankit sample")
+    if direction is not None and not task.two_way:
+        raise GankitError("--direction is for unpaired runs (task.name=cycle); this run translates one way: "
+                          "drop --direction")
+    if direction is not None and direction not in DIRECTIONS:
+        raise GankitError(f"--direction {direction}: this run translates {' and '.join(DIRECTIONS)}")
     want = task.img_shape[0] if from_targets or isinstance(task, Inpaint) else task.in_shape()[0]
     x, names = load_images(Path(source), want if Path(source).suffix != ".npy" else 0)
     if x.shape[1] != want:
@@ -197,7 +204,8 @@ def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] 
         if not torch.isin(m.unique(), torch.tensor([0.0, 1.0])).all():
             raise GankitError(f"--mask {mask}: values must be 0 (known) or 1 (hole)")
     try:
-        fake, inputs, masks = translate(G, task, x, from_targets=from_targets, mask=m, seed=seed)
+        fake, inputs, masks = translate(G, task, x, from_targets=from_targets, mask=m, seed=seed,
+                                        direction=direction or "AtoB")
     except RuntimeError as e:
         raise GankitError(f"this run's G cannot take {tuple(x.shape[1:])} images ({str(e).splitlines()[0][:120]})") from None
     if save_inputs is not None:

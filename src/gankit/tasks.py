@@ -98,6 +98,7 @@ class Task:
     has_latent = False
     any_size = False  # G takes images of any size (fully convolutional, no size-bound draws): evaluation of a
     #                   data.crop run then reads its held-out images whole
+    two_way = False   # G and D are pairs (nets.img2img.TwoWay, TwoDomains): unpaired translation
     features: Optional[nn.Module] = None  # sr with task.perceptual: the frozen classifier body (build_task)
 
     def __init__(self, cfg: TaskConfig, img_shape: Tuple[int, ...], z_dim: int = 0):
@@ -144,6 +145,21 @@ class Task:
 
     def g_terms(self, batch: dict, fake: Tensor) -> Dict[str, Tensor]:
         return reconstruction(self.cfg, fake, batch["real"])
+
+    def history(self, fake: Tensor, noise) -> Tensor:
+        """The fakes the D step learns from (detached): this batch's, or (CycleGAN) some from a pool."""
+        return fake
+
+    def parts(self, logits: Tensor) -> Dict[str, Tensor]:
+        """Named parts of a batch's logits whose losses are logged apart (the two domains of `cycle`)."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """State that training changes and a checkpoint keeps (the pools of `cycle`)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def shown_input(self, batch: dict) -> Tensor:
         """The input as a picture of the target's size and channels (the first row of the grids)."""
@@ -253,9 +269,96 @@ class Inpaint(Task):
         return reconstruction(self.cfg, fake, batch["real"], weight=batch["mask"])
 
 
+@TASKS.register("cycle")
+class Cycle(Task):
+    """Unpaired translation (CycleGAN, Zhu et al. 2017): G_AB and G_BA, D_A and D_B (one module each:
+    nets.img2img.TwoWay, TwoDomains), trained on a batch of A and a batch of B stacked; D judges real (a, b)
+    against fakes (G_BA(b), G_AB(a)), half of them drawn from a pool of the last `task.pool` fakes per D (the
+    reference's ImagePool: per process under torchrun); G adds `task.cycle` x L1 of both cycle
+    reconstructions and `task.cycle` x `task.identity` x L1 of the identity maps G_BA(a) ~ a, G_AB(b) ~ b.
+    All terms are means over the stacked batch: the reference's sums over the two directions, halved
+    (Adam does not see the factor). Data: two domains (`data.name=unpaired`, mnist2digits, ...)."""
+    two_way = True
+
+    def __init__(self, cfg, img_shape, z_dim=0):
+        super().__init__(cfg, img_shape, z_dim)
+        self.pools = [None, None]  # (k, C, H, W) fakes of domain A and of domain B
+
+    def split(self, ds):
+        """Each domain's own held-out split (as `Task.split`); the training and held-out sets keep theirs in `.b`."""
+        if ds.b is None:
+            raise GankitError(f"task.name=cycle translates between two domains; data set '{ds.name}' has one "
+                              f"(use data.name=unpaired data.root=DIR with A/ and B/, or mnist2digits)")
+        train_a, held_a = Task.split(self, ds)
+        train_b, held_b = Task.split(self, ds.b)
+        train_a.b, held_a.b = train_b, held_b
+        return train_a, held_a
+
+    def inputs(self, real, noise):
+        return {"input": real}  # a direction's input is an image of its source domain
+
+    def batch(self, real, c, noise, b=None):
+        return {"real": torch.cat([real, b]), "c": None}
+
+    def generate(self, G, batch, noise):
+        if "input" in batch:  # one direction (translate, export): G is that direction's net
+            return G(batch["input"])
+        x = batch["real"]
+        out = G(x, None, direction="cycle", identity=bool(self.cfg.identity))
+        n = x.shape[0]
+        batch["rec"], batch["idt"] = out[n:2 * n], (out[2 * n:] if self.cfg.identity else None)
+        return out[:n]  # fakes of A then of B, matching real (a, b) in D = TwoDomains(D_A, D_B)
+
+    def g_terms(self, batch, fake):
+        real, terms = batch["real"].float(), {}
+        if self.cfg.cycle:
+            terms["cycle"] = self.cfg.cycle * (batch["rec"].float() - real).abs().mean()
+        if batch.get("idt") is not None:
+            terms["identity"] = self.cfg.cycle * self.cfg.identity * (batch["idt"].float() - real).abs().mean()
+        return terms
+
+    def parts(self, logits):
+        a, b = logits.chunk(2)
+        return {"A": a, "B": b}
+
+    def history(self, fake, noise):
+        if not self.cfg.pool:
+            return fake
+        return torch.cat([self._query(k, part, noise) for k, part in enumerate(fake.chunk(2))])
+
+    def _query(self, k: int, images: Tensor, noise) -> Tensor:
+        """The reference ImagePool's query: fill the pool first; then each image is, with probability 1/2,
+        swapped for a random stored one (which it replaces). Two draws per image, used or not."""
+        u = noise.rand(len(images), 2).tolist()  # CPU: no device sync per image
+        pool = self.pools[k]
+        pool = images.new_empty((0, *images.shape[1:])) if pool is None else pool.to(images.device, images.dtype)
+        out = []
+        for img, (swap, pick) in zip(images, u):
+            if len(pool) < self.cfg.pool:
+                pool = torch.cat([pool, img[None]])
+                out.append(img)
+            elif swap > 0.5:
+                j = min(int(pick * self.cfg.pool), self.cfg.pool - 1)
+                out.append(pool[j].clone())
+                pool[j] = img
+            else:
+                out.append(img)
+        self.pools[k] = pool
+        return torch.stack(out)
+
+    def state_dict(self):
+        return {"pools": [None if p is None else p.detach().cpu() for p in self.pools]}
+
+    def load_state_dict(self, state):
+        self.pools = list(state.get("pools", [None, None]))
+
+
 def build_task(cfg: TaskConfig, ds, z_dim: int) -> Task:
     """The config's task for data set `ds` (a paired set fixes the translation's input channels)."""
     cls = TASKS.get(cfg.name)
+    if getattr(ds, "b", None) is not None and cls is not Cycle:
+        raise GankitError(f"data set '{ds.name}' holds two unpaired domains: train it with task.name=cycle "
+                          f"(--recipe cyclegan)")
     if cls is Noise:
         return Noise(cfg, ds.img_shape, z_dim)
     if not ds.is_image:
@@ -290,12 +393,15 @@ def task_from_meta(meta: dict) -> Task:
 
 @torch.inference_mode()
 def translate(G: nn.Module, task: Task, images: Tensor, from_targets: bool = False, mask: Optional[Tensor] = None,
-              seed: int = 0, chunk: int = 256) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+              seed: int = 0, chunk: int = 256, direction: str = "AtoB") -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """G's outputs for `images` (N, C, H, W) in [-1, 1], in eval mode, in chunks. `from_targets`: the images
     are targets and G's inputs are derived from them as in training (downscale, edges, holes). Inpainting
     always reads the images and their holes (`mask`, (N, 1, H, W), 1 = hole; drawn from the task's holes
-    with `seed` when None). -> (outputs, G's inputs, masks or None), on G's device."""
+    with `seed` when None). Unpaired runs translate in `direction` (AtoB or BtoA).
+    -> (outputs, G's inputs, masks or None), on G's device."""
     from gankit.distributed import SharedNoise, World
+    if task.two_way:
+        G = G.one_way(direction)
     device = next(G.parameters()).device
     noise = SharedNoise(torch.Generator().manual_seed(seed), World())
     was_training = G.training
@@ -316,7 +422,14 @@ def translate(G: nn.Module, task: Task, images: Tensor, from_targets: bool = Fal
 
 
 def example_grid(G: nn.Module, task: Task, held_out, n: int = 8) -> Tensor:
-    """Rows input | output | target for the first `n` held-out images (fixed inputs and holes): (3n, C, H, W)."""
+    """Rows input | output | target for the first `n` held-out images (fixed inputs and holes): (3n, C, H, W).
+    Unpaired runs: rows A | G_AB(A) | G_BA(G_AB(A)) and B | G_BA(B) | G_AB(G_BA(B)): (6n, C, H, W)."""
+    if task.two_way:
+        rows = []
+        for x, there, back in ((held_out.x[:n], "AtoB", "BtoA"), (held_out.b.x[:n], "BtoA", "AtoB")):
+            y = translate(G, task, x, direction=there)[0]
+            rows += [x.cpu(), y.cpu(), translate(G, task, y, direction=back)[0].cpu()]
+        return torch.cat(rows)
     x = held_out.x[:n]
     if held_out.a is not None:
         fake, a, m = translate(G, task, held_out.a[:n])

@@ -151,7 +151,7 @@ def build_nets(cfg: Config, ds: Dataset, c_dim: int, task: Task):
         if pack > 1 or m.d_pca or cfg.loss.acgan:
             raise GankitError(f"task.name={cfg.task.name}: train.pack, model.d_pca and loss.acgan are for "
                               f"noise-to-image models; remove them")
-        return nets.build_translator(m.family, task.in_shape(), ds.img_shape, task.d_shape(), m.args)
+        return nets.build_translator(m.family, task.in_shape(), ds.img_shape, task.d_shape(), m.args, task.two_way)
     if m.d_pca and (pack > 1 or not ds.is_image):
         raise GankitError("model.d_pca needs images and a D of single samples (train.pack=1); "
                           f"got data '{ds.name}' with train.pack={pack}")
@@ -214,11 +214,14 @@ def d_step(p: Parts, batch: dict, stats: Stats, keep_fake: bool):
     with torch.autocast(p.device.type, torch.bfloat16, enabled=p.amp):
         with torch.set_grad_enabled(keep_fake):
             fake = p.task.generate(p.G_train, batch, p.shared)  # (N, *img_shape)
-        real, seen_fake = p.task.d_inputs(batch, fake.detach())
+        real, seen_fake = p.task.d_inputs(batch, p.task.history(fake.detach(), p.shared))
         real, seen_fake = for_d(p, real), for_d(p, seen_fake)
         real_logits = p.D_train(real, c).float()  # (N,)
         fake_logits = p.D_train(seen_fake, c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
+        fake_parts = p.task.parts(fake_logits.detach())
+        for name, part in p.task.parts(real_logits.detach()).items():  # e.g. the two domains of `cycle`
+            stats.report(f"loss/d_{name}", p.loss.d_loss(part, fake_parts[name]))
     total = d_loss
     for reg in p.regs:  # outside autocast, in fp32 (a second derivative in bf16 keeps few of its bits)
         if reg.due(p.d_steps):
@@ -255,7 +258,11 @@ def g_step(p: Parts, batch: dict, stats: Stats, fake: Optional[torch.Tensor], ad
             real, fake_d = p.task.d_inputs(batch, fake)
             seen = for_d(p, fake_d)
             paired = (p.D(for_d(p, real), c).float(),) if p.loss.g_needs_real else ()
-            g_loss = p.loss.g_loss(p.D(seen, c).float(), *paired)
+            fake_logits = p.D(seen, c).float()
+            g_loss = p.loss.g_loss(fake_logits, *paired)
+            real_parts = p.task.parts(paired[0].detach()) if paired else {}
+            for name, part in p.task.parts(fake_logits.detach()).items():
+                stats.report(f"loss/g_adv_{name}", p.loss.g_loss(part, *([real_parts[name]] if paired else [])))
             if p.cfg.task.adv != 1.0:
                 stats.report("loss/g_adv", g_loss)
                 g_loss = p.cfg.task.adv * g_loss

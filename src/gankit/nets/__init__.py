@@ -59,11 +59,15 @@ def build(family: str, img_shape: Tuple[int, ...], c_dim: int, z_dim: int,
 
 
 def build_translator(family: str, in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tuple[int, ...],
-                     args: Dict[str, Any]) -> Tuple[nn.Module, nn.Module]:
-    """(G, D) of an image-to-image family (img2img.py): G maps in_shape -> out_shape, D judges d_shape."""
+                     args: Dict[str, Any], two_way: bool = False) -> Tuple[nn.Module, nn.Module]:
+    """(G, D) of an image-to-image family (img2img.py): G maps in_shape -> out_shape, D judges d_shape.
+    `two_way` (unpaired translation): G_AB with G_BA and D_A with D_B, every shape `in_shape`."""
     fn = builder(family, translator=True)
     _check_args(fn, family, args)
     try:
+        if two_way:
+            from gankit.nets.img2img import build_two_way
+            return build_two_way(fn, tuple(in_shape), args)
         return fn(tuple(in_shape), tuple(out_shape), tuple(d_shape), **args)
     except (TypeError, ValueError) as e:
         raise GankitError(f"model '{family}' with args {args}: {e}") from None

@@ -1,9 +1,14 @@
-"""Image-to-image nets: the pix2pix U-Net, SRResNet, and the PatchGAN discriminator (registry TRANSLATORS).
+"""Image-to-image nets: the pix2pix U-Net, SRResNet, CycleGAN's ResNet G, and the PatchGAN discriminator
+(registry TRANSLATORS).
 
 A translator family registers `build(in_shape, out_shape, d_shape, **args) -> (G, D)`, all three shapes
 coming from the task (tasks.py): G maps (N, *in_shape) -> (N, *out_shape) in [-1, 1] and has attributes
 `in_shape`, `img_shape` (= out_shape), `z_dim` = 0, `c_dim` = 0; D maps (N, *d_shape) -> (N, P) raw patch
 logits (P >= 1 judged patches per image, higher = more real). Like every net here they know nothing of losses.
+
+Unpaired translation (task `cycle`) trains two of each: `build_two_way` pairs G_AB with G_BA (`TwoWay`) and
+D_A with D_B (`TwoDomains`), so the loop still holds one G, one D and one optimizer each (as CycleGAN's
+reference code chains both nets' parameters into one Adam).
 """
 from __future__ import annotations
 
@@ -98,20 +103,62 @@ class SRResNet(nn.Module):
         return (base + self.up(h + self.body(h))).clamp(-1, 1)  # (N, *out_shape)
 
 
+class ResnetGenerator(nn.Module):
+    """CycleGAN's G (Zhu et al. 2017, after Johnson et al. 2016): reflection-padded 7x7 conv, `downs` stride-2
+    3x3 convs down (the reference: 2), `blocks` residual blocks (reflection padding, InstanceNorm without
+    affine parameters, as the reference code), as many transposed convs up, a 7x7 conv and Tanh. Same size in
+    and out; the side must be a multiple of 2^downs (28 -> 14 -> 7 works). The reference uses 9 blocks at
+    256 px and 6 at 128."""
+
+    def __init__(self, in_shape, out_shape, width: int = 64, blocks: int = 6, downs: int = 2):
+        super().__init__()
+        self.in_shape, self.img_shape, self.z_dim, self.c_dim = tuple(in_shape), tuple(out_shape), 0, 0
+        if in_shape[1:] != out_shape[1:] or in_shape[1] % 2 ** downs or in_shape[2] % 2 ** downs:
+            raise ValueError(f"the CycleGAN G keeps the size, a multiple of {2 ** downs}; got {in_shape} -> {out_shape}")
+        norm = lambda ch: nn.InstanceNorm2d(ch)  # noqa: E731  (affine=False, no running statistics)
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_shape[0], width, 7), norm(width), nn.ReLU()]
+        for k in (2 ** i for i in range(downs)):
+            layers += [nn.Conv2d(width * k, width * 2 * k, 3, 2, 1), norm(width * 2 * k), nn.ReLU()]
+        layers += [ReflectResBlock(width * 2 ** downs) for _ in range(blocks)]
+        for k in (2 ** i for i in range(downs, 0, -1)):
+            layers += [nn.ConvTranspose2d(width * k, width * k // 2, 3, 2, 1, output_padding=1),
+                       norm(width * k // 2), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_shape[0], 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.net(x)  # (N, *out_shape)
+
+
+class ReflectResBlock(nn.Module):
+    """CycleGAN's residual block: (reflection pad, 3x3 conv, InstanceNorm) twice, ReLU between, + identity."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.ReLU(),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
 class PatchGAN(nn.Module):
     """PatchGAN D (Isola et al. 2017): stride-2 4x4 convs (64, 128, 256, ... channels; LeakyReLU 0.2;
-    BatchNorm after the first), one stride-1 conv, then a 1-channel conv: one raw logit per patch. The
-    number of stride-2 layers scales with the image (28-32 px: 2, 64: 3, at most 3 as pix2pix's 70x70 D),
-    so small images are still judged patch by patch. -> (N, P) logits."""
+    BatchNorm, or InstanceNorm as CycleGAN's, after the first), one stride-1 conv, then a 1-channel conv: one
+    raw logit per patch. The number of stride-2 layers scales with the image (28-32 px: 2, 64: 3, at most 3
+    as pix2pix's 70x70 D), so small images are still judged patch by patch. -> (N, P) logits."""
 
-    def __init__(self, in_shape, width: int = 64, max_width: int = 512, layers: int = 0):
+    def __init__(self, in_shape, width: int = 64, max_width: int = 512, layers: int = 0, norm: str = "batch"):
         super().__init__()
+        if norm not in ("batch", "instance"):
+            raise ValueError(f"d_norm must be batch or instance, got {norm!r}")
         n = layers or min(3, max(1, round(math.log2(in_shape[1])) - 3))
         chs = [min(width * 2 ** i, max_width) for i in range(n + 1)]
         body = [nn.Conv2d(in_shape[0], chs[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        layer_norm = nn.BatchNorm2d if norm == "batch" else nn.InstanceNorm2d
         for i in range(1, n + 1):
             stride = 2 if i < n else 1
-            body += [nn.Conv2d(chs[i - 1], chs[i], 4, stride, 1, bias=False), nn.BatchNorm2d(chs[i]), nn.LeakyReLU(0.2)]
+            body += [nn.Conv2d(chs[i - 1], chs[i], 4, stride, 1, bias=False), layer_norm(chs[i]), nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(*body, nn.Conv2d(chs[-1], 1, 4, 1, 1))
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -135,3 +182,70 @@ def srresnet(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tup
     D = PatchGAN(d_shape, d_width, max_width, d_layers)
     dcgan_init(D)
     return SRResNet(in_shape, out_shape, g_width, blocks), D
+
+
+@TRANSLATORS.register("cyclegan")
+def cyclegan(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tuple[int, ...], g_width: int = 64,
+             blocks: int = 6, downs: int = 2, d_width: int = 64, max_width: int = 512, d_layers: int = 0):
+    """CycleGAN's ResNet G + a PatchGAN D with InstanceNorm (Zhu et al. 2017), normal(0, 0.02) init."""
+    G = ResnetGenerator(in_shape, out_shape, g_width, blocks, downs)
+    D = PatchGAN(d_shape, d_width, max_width, d_layers, norm="instance")
+    for net in (G, D):
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    return G, D
+
+
+# --- two directions, two domains (unpaired translation) ----------------------------------------------------------
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class TwoWay(nn.Module):
+    """G_AB and G_BA as one module. `G(x)` translates A -> B, `G(x, direction="BtoA")` B -> A; the training
+    pass `G(x, direction="cycle")` takes x = (a, b) stacked on the batch ((2N, C, H, W): N images of A, then N
+    of B) and returns, stacked alike, (G_BA(b), G_AB(a)) | (G_BA(G_AB(a)), G_AB(G_BA(b))) | (G_BA(a), G_AB(b)):
+    the fakes of domain A then B, their cycle reconstructions, and the identity maps (the last only with
+    `identity`). One forward for everything keeps DDP's one-forward-per-backward contract."""
+
+    def __init__(self, ab: nn.Module, ba: nn.Module):
+        super().__init__()
+        self.ab, self.ba = ab, ba
+        self.in_shape, self.img_shape, self.z_dim, self.c_dim = ab.in_shape, ab.img_shape, 0, 0
+
+    def one_way(self, direction: str) -> nn.Module:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        return self.ab if direction == "AtoB" else self.ba
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, direction: str = "AtoB",
+                identity: bool = False) -> torch.Tensor:
+        if direction != "cycle":
+            return self.one_way(direction)(x)
+        a, b = x.chunk(2)
+        fake_b, fake_a = self.ab(a), self.ba(b)
+        out = [fake_a, fake_b, self.ba(fake_b), self.ab(fake_a)]
+        if identity:
+            out += [self.ba(a), self.ab(b)]
+        return torch.cat(out)
+
+
+class TwoDomains(nn.Module):
+    """D_A and D_B as one module: x (2N, ...) = N images judged as domain A, then N as domain B -> (2N, P)."""
+
+    def __init__(self, d_a: nn.Module, d_b: nn.Module):
+        super().__init__()
+        self.d_a, self.d_b = d_a, d_b
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        a, b = x.chunk(2)
+        return torch.cat([self.d_a(a), self.d_b(b)])
+
+
+def build_two_way(fn, shape: Tuple[int, ...], args) -> Tuple[nn.Module, nn.Module]:
+    """(TwoWay(G_AB, G_BA), TwoDomains(D_A, D_B)) from a translator builder, both domains of `shape`."""
+    g_ab, d_b = fn(shape, shape, shape, **args)
+    g_ba, d_a = fn(shape, shape, shape, **args)
+    return TwoWay(g_ab, g_ba), TwoDomains(d_a, d_b)
