@@ -22,6 +22,11 @@ def test_warmup_then_linear_and_cosine_decay():
     assert lr_scale(3, TrainConfig(steps=10, lr_warmup=6)) == pytest.approx(0.5)
 
 
+def test_a_held_lr_then_linear_decay_as_cyclegan():
+    t = TrainConfig(steps=10, lr_decay="linear", lr_hold=0.5)  # constant for 5 steps, then to 0 at step 10
+    assert [lr_scale(s, t) for s in (1, 5, 6, 8, 10)] == pytest.approx([1.0, 1.0, 0.8, 0.4, 0.0])
+
+
 def test_training_uses_the_schedule(make_cfg, monkeypatch):
     import torch
     seen = []

@@ -2,7 +2,8 @@
 
 ``lr_scale(step, train_cfg)`` multiplies lr_g and lr_d: a linear warm-up from 0 over ``train.lr_warmup`` G
 steps (Goyal et al. 2017), then constant (``lr_decay=none``) or decayed to 0 at ``train.steps`` (linear
-or cosine; Loshchilov & Hutter 2017), the decay starting after a share ``train.lr_hold`` of the steps. A run stopped early by ``train.max_minutes`` ends before the decay does.
+or cosine; Loshchilov & Hutter 2017), the decay starting after a share ``train.lr_hold`` of the steps
+(CycleGAN). A run stopped early by ``train.max_minutes`` ends before the decay does.
 """
 from __future__ import annotations
 
