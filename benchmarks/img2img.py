@@ -27,7 +27,8 @@ from gankit.bench import results_fragment, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
-from gankit.evaluate import evaluate_translation, get_extractor, translation_scores, whole_images
+from gankit.evaluate import (evaluate_translation, get_extractor, translation_scores, whole_image_scores,
+                             whole_images)
 from gankit.metrics.scores import fid
 from gankit.stats import read_stats
 from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
@@ -40,15 +41,9 @@ COLUMNS = ("psnr", "ssim", "l1", "fid", "accuracy")
 
 def whole_baselines(task, held) -> dict:
     """Bicubic upsampling of each held-out whole photo, scored as `evaluate.whole_image_scores` scores G."""
-    out = {}
-    for name, x in whole_images(task, held):
-        up = F.interpolate(task.inputs(x, None)["input"], scale_factor=task.cfg.scale, mode="bicubic",
-                           align_corners=False).clamp(-1, 1)
-        out.update({f"{k}/{name}": v for k, v in translation_scores(up, x).items()})
-    for k in ("psnr", "ssim"):
-        vals = [v for key, v in out.items() if key.startswith(k + "/")]
-        out[k] = sum(vals) / len(vals)
-    return {"bicubic upsampling": out}
+    up = lambda x: F.interpolate(task.inputs(x, None)["input"], scale_factor=task.cfg.scale, mode="bicubic",  # noqa: E731
+                                 align_corners=False).clamp(-1, 1)
+    return {"bicubic upsampling": whole_image_scores(None, task, held, outputs=up)}
 
 
 def whole_row(name: str, steps, seconds, m: dict, names) -> str:

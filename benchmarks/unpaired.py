@@ -26,8 +26,7 @@ import gankit
 from gankit.bench import results_fragment, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
-from gankit.evaluate import get_extractor, unpaired_scores
-from gankit.metrics.scores import fid
+from gankit.evaluate import map_scores, unpaired_scores
 from gankit.stats import read_stats
 from gankit.tasks import build_task
 
@@ -53,18 +52,6 @@ def resize_map(task: str, x: torch.Tensor, direction: str, b_train: torch.Tensor
     return (dist * 2 - 1).expand_as(x).contiguous()
 
 
-def map_scores(name: str, fn, held, train_ds) -> dict:
-    """Label preservation and FID of a fixed map, scored as `evaluate.unpaired_scores` scores G."""
-    out = {}
-    for src, dst, dst_train, direction in ((held, held.b, train_ds.b, "AtoB"), (held.b, held, train_ds, "BtoA")):
-        y = fn(src.x, direction).clamp(-1, 1)
-        ext = get_extractor("classifier", dst_train)
-        f, logits = ext(y)
-        out[f"{direction}/labels"] = float((logits.argmax(1) == src.c).double().mean())
-        out[f"{direction}/fid"] = fid(ext(dst.x)[0], f)
-    return out
-
-
 def row(task: str, name: str, m: dict, seconds="", steps="") -> str:
     cycle = (f"{m['AtoB/cycle_l1']:.3f} / {m['BtoA/cycle_l1']:.3f}" if "AtoB/cycle_l1" in m else "")
     return (f"| {task} | {name} | {100 * m['AtoB/labels']:.1f} | {100 * m['BtoA/labels']:.1f} | {m['AtoB/fid']:.2f} | "
@@ -87,9 +74,9 @@ def main() -> None:
         cfg = load_config(a.recipe, overrides=[f"data.name={task_name}", *a.overrides])
         ds = build_dataset(cfg.data)
         train_ds, held = build_task(cfg.task, ds, 0).split(ds)
-        lines.append(row(task_name, "identity (untranslated)", map_scores("identity", lambda x, d: x, held, train_ds)))
-        plain = lambda x, d: resize_map(task_name, x, d, train_ds.b.x)  # noqa: E731
-        lines.append(row(task_name, "plain resize / recolour", map_scores("plain", plain, held, train_ds)))
+        lines.append(row(task_name, "identity (untranslated)", map_scores(lambda x, d: x, held, train_ds)))
+        plain = lambda x, d: resize_map(task_name, x, d, train_ds.b.x).clamp(-1, 1)  # noqa: E731
+        lines.append(row(task_name, "plain resize / recolour", map_scores(plain, held, train_ds)))
         run_cfg = load_config(a.recipe, overrides=[f"data.name={task_name}", f"out={a.out}",
                                                    f"train.max_minutes={a.minutes}", *a.overrides])
         t = time.perf_counter()

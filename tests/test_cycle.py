@@ -162,16 +162,11 @@ def cycle_run(tmp_path_factory):
 
 def identity_scores(run):
     """Label preservation and FID of the untranslated held-out images, in the target domain's features."""
-    from gankit.evaluate import get_extractor
-    from gankit.metrics.scores import fid
+    from gankit.evaluate import map_scores
     G = gankit.load(run)
     train_ds, held = G.task.split(build_dataset(DataConfig(name="mnist2digits")))
-    out = {}
-    for name, src, dst, dst_train in (("AtoB", held, held.b, train_ds.b), ("BtoA", held.b, held, train_ds)):
-        ext = get_extractor("classifier", dst_train)
-        f, logits = ext(src.x)
-        out[name] = (float((logits.argmax(1) == src.c).double().mean()), fid(ext(dst.x)[0], f))
-    return out
+    m = map_scores(lambda x, direction: x, held, train_ds)
+    return {d: (m[f"{d}/labels"], m[f"{d}/fid"]) for d in ("AtoB", "BtoA")}
 
 
 def test_a_short_cyclegan_moves_each_domain_toward_the_other_and_keeps_the_digits(cycle_run):

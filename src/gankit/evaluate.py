@@ -171,21 +171,28 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
 
 def unpaired_scores(G: nn.Module, task, held_out: Dataset, features_of: Optional[Dataset] = None) -> Dict[str, float]:
     """An unpaired run on each domain's held-out images, per direction (`AtoB/...`, `BtoA/...`): `cycle_l1`,
-    the mean |G_BA(G_AB(a)) - a| (and the reverse); with labelled domains, in the classifier features of the
-    *target* domain's training images (`features_of` and its `.b`): `labels`, the share of translations read
-    as their source image's label (label preservation, as CyCADA and UNIT report MNIST <-> USPS), and `fid`
-    to the target domain's held-out images."""
-    from gankit.metrics.scores import fid
+    the mean |G_BA(G_AB(a)) - a| (and the reverse), and `map_scores` of its two G's."""
     from gankit.tasks import translate
-    device = next(G.parameters()).device
+    move = lambda x, direction: translate(G, task, x, direction=direction)[0]  # noqa: E731
+    return map_scores(move, held_out, features_of, cycle=True, device=next(G.parameters()).device)
+
+
+def map_scores(move, held_out: Dataset, features_of: Optional[Dataset] = None, cycle: bool = False,
+               device="cpu") -> Dict[str, float]:
+    """A map between the two domains of an unpaired split, `move(x, "AtoB" | "BtoA") -> images`, per direction:
+    with labelled domains, in the classifier features of the *target* domain's training images (`features_of`
+    and its `.b`), `labels`, the share of translations read as their source image's label (label preservation,
+    as CyCADA and UNIT report MNIST <-> USPS), and `fid` to the target domain's held-out images; with `cycle`,
+    `cycle_l1` of the map there and back. `fid` alone: the mean of both directions' FIDs."""
+    from gankit.metrics.scores import fid
     out: Dict[str, float] = {}
     domains = {"A": (held_out, features_of), "B": (held_out.b, features_of.b if features_of is not None else None)}
     for src, dst in (("A", "B"), ("B", "A")):
         (x, _), (target, target_train) = domains[src], domains[dst]
         there, back = f"{src}to{dst}", f"{dst}to{src}"
-        fake = translate(G, task, x.x, direction=there)[0]
-        rec = translate(G, task, fake, direction=back)[0]
-        out[f"{there}/cycle_l1"] = float((rec.cpu() - x.x).abs().mean())
+        fake = move(x.x, there)
+        if cycle:
+            out[f"{there}/cycle_l1"] = float((move(fake, back).cpu() - x.x).abs().mean())
         if target_train is not None and target_train.c is not None and x.c is not None:
             ext = get_extractor("classifier", target_train, device=device)
             fake_f, logits = ext(fake)
@@ -209,14 +216,16 @@ def whole_images(task, held_out: Dataset) -> list:
     return out
 
 
-def whole_image_scores(G: nn.Module, task, held_out: Dataset, seed: int = 123) -> Dict[str, float]:
+def whole_image_scores(G: nn.Module, task, held_out: Dataset, seed: int = 123, outputs=None) -> Dict[str, float]:
     """PSNR, SSIM and L1 of G on each held-out image at its own size (inputs derived as in training), as
-    `<metric>/<image name>` and their means over the images."""
+    `<metric>/<image name>` and their means over the images; `outputs(x) -> images` scores another map of
+    each target x instead (a baseline)."""
     from gankit.tasks import translate
+    if outputs is None:
+        outputs = lambda x: translate(G, task, x, from_targets=True, seed=seed)[0]  # noqa: E731
     out: Dict[str, float] = {}
     for name, x in whole_images(task, held_out):
-        fake, _, _ = translate(G, task, x, from_targets=True, seed=seed)
-        out.update({f"{k}/{name}": v for k, v in translation_scores(fake, x).items()})
+        out.update({f"{k}/{name}": v for k, v in translation_scores(outputs(x), x).items()})
     for k in ("psnr", "ssim", "l1"):
         vals = [v for key, v in out.items() if key.startswith(k + "/")]
         out[k] = sum(vals) / len(vals)
