@@ -86,7 +86,7 @@ def test_the_pages_speak_of_the_project_not_of_the_work():
 
 
 def test_readme_is_a_guide_not_a_lab_book():
-    assert len(README.splitlines()) <= 360
+    assert len(README.splitlines()) <= 300
 
 
 def test_changelog_version_is_the_package_version():
