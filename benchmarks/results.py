@@ -29,6 +29,7 @@ SECTIONS = [
     ("augment", "Generated data for classifiers: CAS and augmentation of small training sets"),
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),
+    ("speed-amx", "Speed on an Intel Xeon with AMX-BF16: the same benchmark"),
 ]
 HEADER = """# Results
 

@@ -133,7 +133,7 @@ def gankit_steps(parts, cfg, n_steps):
 
 
 LEVERS = ["train.channels_last=false", "train.reuse_fake=false", "train.fused_opt=false", "train.ema_kimg=0",
-          "train.compile=true", "train.amp=bf16"]
+          "train.compile=true", "train.amp=bf16", "train.amp=bf16 train.compile=true"]  # a row may flip two
 
 
 def matmul_tflops(device, dtype, rounds: int = 5):
@@ -178,7 +178,7 @@ def main():
     runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}
     if a.levers:
         for flip in LEVERS:
-            v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, flip])
+            v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, *flip.split()])
             runs[flip] = (lambda p_, c_: lambda: gankit_steps(p_, c_, a.steps))(v_parts, v_cfg)
     for fn in runs.values():  # warm-up (and torch.compile's compilation)
         fn()

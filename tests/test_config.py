@@ -75,3 +75,12 @@ def test_config_round_trips_through_yaml():
     cfg = load_config("cgan", overrides=["train.steps=5"])
     again = config_from_plain(yaml.safe_load(dump_yaml(cfg)))
     assert again == cfg and isinstance(again, Config)
+
+
+def test_off_and_on_words_are_choices_not_booleans(tmp_path):
+    """YAML 1.1 reads a bare `off` as false: train.amp=off (an override or a YAML file) still means 'off'."""
+    assert load_config("dcgan", overrides=["train.amp=off"]).train.amp == "off"
+    (tmp_path / "c.yaml").write_text("recipe: dcgan\ntrain: {amp: off}\n")
+    assert load_config(file=str(tmp_path / "c.yaml")).train.amp == "off"
+    with pytest.raises(GankitError, match="train.amp"):
+        load_config("dcgan", overrides=["train.amp=true"])  # a real boolean is still refused

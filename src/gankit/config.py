@@ -181,6 +181,8 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
+        if isinstance(value, bool) and ("off" if not value else "on") in choices:
+            value = "off" if not value else "on"  # YAML 1.1 reads a bare off / on as a boolean
         if not any(value == ch and type(value) is type(ch) for ch in choices):  # True is not 1
             names = [str(ch).lower() if isinstance(ch, bool) else ch for ch in choices]
             raise GankitError(f"{key}: '{value}' is not allowed{did_you_mean(str(value), names)}; "
