@@ -14,7 +14,6 @@ where the hardware has it: on a CPU without bf16 units the benchmark refuses.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np

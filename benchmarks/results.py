@@ -30,6 +30,7 @@ SECTIONS = [
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),
     ("speed-amx", "Speed on an Intel Xeon with AMX-BF16: the same benchmark"),
+    ("precision", "fp32 against bf16 autocast at equal steps, 3 seeds"),
 ]
 HEADER = """# Results
 

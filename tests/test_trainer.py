@@ -1,6 +1,7 @@
 """Training runs for real: every recipe trains, the run directory holds every artefact, resume is exact,
 and a short run on the 8-Gaussian ring learns most of its modes."""
 import json
+import math
 
 import pytest
 import torch
@@ -174,6 +175,22 @@ def test_amp_bf16_falls_back_with_a_warning_without_native_bf16(make_cfg, monkey
             run = train(cfg, quiet=True)
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 2 and all(isinstance(rows[-1][k], float) for k in ("loss/d", "loss/g"))
+
+
+@pytest.mark.parametrize("units", [[], ["amx_bf16"]])
+def test_amp_auto_is_bf16_exactly_where_it_is_native(make_cfg, monkeypatch, units):
+    """train.amp=auto: bf16 autocast on a CPU with bf16 units, fp32 (and no warning) on one without; the
+    fp32 path is forced here whatever CPU runs the test."""
+    import warnings
+    from gankit import trainer as tr
+    monkeypatch.setattr(tr.hardware, "bf16_units", lambda: units)
+    cfg = make_cfg("dcgan", "train.amp=auto", "train.batch_size=8", steps=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert tr.build_parts(cfg).amp is bool(units)
+        run = train(cfg, quiet=True)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and all(math.isfinite(rows[-1][k]) for k in ("loss/d", "loss/g"))
 
 
 def test_default_is_conditional_on_labelled_data_only(make_cfg, tmp_path):
