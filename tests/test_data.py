@@ -104,7 +104,7 @@ OFFLINE = ["mnist-5k", "digits", "ring8", "grid25", "stacked-mnist"]  # the rest
 def test_every_registered_data_set_is_covered():
     assert set(DATASETS.names()) == {*OFFLINE, "mnist", "fashion-mnist", "cifar10", "folder", "pairs", "mnist-test",
                                      "unpaired", "mnist2digits", "mnist2photodigits",
-                                     "photos"}
+                                     "photos", "prepared"}
 
 
 def test_mnist_test_reads_lecuns_idx_files_under_its_root(tmp_path):

@@ -14,7 +14,7 @@ from gankit import checkpoint
 from gankit.config import load_config
 
 TINY = ["model.args.g_width=8", "model.args.d_width=8", "train.log_every=2", "train.sample_every=1000",
-        "train.device=cpu"]
+        "train.device=cpu", "train.amp=off"]  # fp32: the ranks are compared with one process to 1e-5
 
 
 def torchrun(out, recipe, overrides, nproc=2, extra=(), wait=True):

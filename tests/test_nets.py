@@ -36,6 +36,26 @@ def test_family_contract(family, shape, c_dim):
     assert any(p.grad.abs().sum() > 0 for p in G.parameters())
 
 
+LIGHT = {"mlp": {"g_hidden": [16], "d_hidden": [16]}, "dcgan": {"g_width": 8, "d_width": 8},
+         "keras-dcgan": {}, "resnet": {"g_width": 8, "d_width": 8}}  # narrow, so that 256 px builds fast
+SIDES = (8, 16, 28, 32, 64, 128, 256)
+
+
+@pytest.mark.parametrize("family", sorted(LIGHT))
+def test_every_image_family_builds_from_8_to_256_px(family):
+    assert set(LIGHT) == set(FAMILIES.names())
+    for side in SIDES:
+        torch.manual_seed(0)
+        G, D = build(family, (3, side, side), 10, 8, LIGHT[family])
+        c = torch.tensor([1, 7])
+        x = G(torch.randn(2, 8), c)
+        assert x.shape == (2, 3, side, side) and x.abs().max() <= 1, side
+        logits = D(x, c)
+        assert logits.shape == (2,), side
+        logits.sum().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in G.parameters()), side
+
+
 @pytest.mark.parametrize("family, shape, c_dim", CASES[::3])
 def test_family_rebuilds_from_state_dict(family, shape, c_dim):
     G, D = build(family, shape, c_dim, 16, {})

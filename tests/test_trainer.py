@@ -233,3 +233,18 @@ def test_acgan_trains_both_nets_through_the_class_term(make_cfg):
         train(make_cfg("dcgan", "data.name=digits", "loss.acgan=1.0"), quiet=True)
     with pytest.raises(GankitError, match="only loss.acgan trains"):  # a class head nothing trains
         train(make_cfg("acgan", "data.name=digits", "loss.acgan=0"), quiet=True)
+
+
+@pytest.mark.parametrize("side", [128, 256])
+def test_trains_at_128_and_256_px_and_rebuilds_from_the_checkpoint(make_cfg, side):
+    """The bundled photos at 128 and 256 px: a few steps, then G rebuilt from its checkpoint alone."""
+    import gankit
+    cfg = make_cfg("dcgan", "data.name=photos", f"data.resolution={side}", "train.batch_size=4",
+                   "model.args.g_width=8", "model.args.d_width=8", "data.xflip=true", steps=2)
+    run = train(cfg, quiet=True)
+    G = gankit.load(run / "checkpoints" / "last.pt", ema=False)
+    assert tuple(G.img_shape) == (3, side, side)
+    x = gankit.sample(G, 2, seed=0)
+    assert x.shape == (2, 3, side, side) and x.abs().max() <= 1
+    saved = gankit.checkpoint.load(run / "checkpoints" / "last.pt")["G"]
+    assert all(torch.equal(G.state_dict()[k], v) for k, v in saved.items())

@@ -46,11 +46,22 @@ def _load_g(a: argparse.Namespace):
     if not G.task.has_latent:
         raise GankitError(f"{a.run} translates images (task {G.task.cfg.name}): it has no latent to sample; "
                           f"use gankit translate RUN INPUT --out OUT")
-    if a.cls is not None and not G.c_dim:
-        raise GankitError("--class needs a conditional model (recipe cgan or model.conditional=true)")
-    if a.cls is not None and not 0 <= a.cls < G.c_dim:
-        raise GankitError(f"--class {a.cls} out of range: this model has classes 0..{G.c_dim - 1}")
+    if a.cls is not None:
+        a.cls = class_index(G, a.cls)
     return G
+
+
+def class_index(G, name: str) -> int:
+    """--class: a class name of the run's data (a folder's sub-folder) or an integer label."""
+    if not G.c_dim:
+        raise GankitError("--class needs a conditional model (recipe cgan or model.conditional=true)")
+    names = list(getattr(G, "meta", {}).get("class_names") or [])
+    if name in names:
+        return names.index(name)
+    if name.lstrip("-").isdigit() and 0 <= int(name) < G.c_dim:
+        return int(name)
+    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "") if names else f"0..{G.c_dim - 1}"
+    raise GankitError(f"--class {name} is not a class of this model; choose from {shown}")
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
@@ -192,7 +203,8 @@ def _add_sampling(sub) -> None:
         s.add_argument("run", help="run directory, checkpoint (.pt) or generator.safetensors")
         s.add_argument("--out", default=f"{name}.png" if name == "interpolate" else "samples.png")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--class", dest="cls", type=int, help="class label for conditional models")
+        s.add_argument("--class", dest="cls", metavar="NAME", help="conditional models: a class name of the run's "
+                                                                   "data (a sub-folder) or an integer label")
         s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                        help="use the EMA generator when the run has one")
         s.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
@@ -279,6 +291,31 @@ def _add_export(sub) -> None:
     x.set_defaults(fn=cmd_export)
 
 
+def cmd_data(a: argparse.Namespace) -> int:
+    from gankit import prepared
+    meta = prepared.prepare(Path(a.folder), Path(a.out), a.resolution, a.crop, a.channels, a.workers,
+                            progress=not a.quiet)
+    print(prepared.describe(meta, Path(a.out)))
+    return 0
+
+
+def _add_data(sub) -> None:
+    """data prepare: a folder decoded once into a prepared data set."""
+    d = sub.add_parser("data", help="prepare a folder of images for training (uint8, read by index)")
+    ds = d.add_subparsers(dest="action", required=True)
+    pr = ds.add_parser("prepare", help="decode FOLDER once into DATA (images.npy, labels.npy, dataset.json)")
+    pr.add_argument("folder", help="images, any sizes; sub-folders become class labels")
+    pr.add_argument("--out", required=True, metavar="DATA", help="the new folder to write")
+    pr.add_argument("--resolution", type=int, default=0,
+                    help="side of the square images, 8-256 or 28 (default: the largest at most the median shorter side)")
+    pr.add_argument("--crop", default="center", choices=["center", "random", "none"],
+                    help="shorter side resized to the resolution, then a centre or random square; none: squeezed")
+    pr.add_argument("--channels", type=int, default=0, help="1 or 3 (default: 3 when any image is colour)")
+    pr.add_argument("--workers", type=int, default=0, help="decoding processes (default: the cores, at most 8)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(fn=cmd_data)
+
+
 def add_test_data(p: argparse.ArgumentParser, what: str, default: str) -> None:
     p.add_argument("--test-data", metavar="NAME", help=f"{what}: the real test images, a data set (e.g. mnist-test: "
                                                        f"MNIST's test digits, none of them in mnist-5k); default: {default}")
@@ -294,7 +331,7 @@ def real_test_config(a: argparse.Namespace):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gankit", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for add in (_add_train, _add_sampling, _add_translate, _add_eval, _add_bench, _add_export):
+    for add in (_add_train, _add_sampling, _add_translate, _add_eval, _add_bench, _add_export, _add_data):
         add(sub)
     r = sub.add_parser("recipes", help="list the recipes")
     r.add_argument("-v", "--verbose", action="store_true")

@@ -34,6 +34,10 @@ class DataConfig:
     #                             `gankit eval --metrics cas`); a fixed choice (seed 0); 0 = none
     per_class: int = 0          # train on this many images of each class (a fixed, class-balanced subset of
     #                             what is not held out; smaller k nests inside larger); 0 = all
+    xflip: bool = False         # also train on every image mirrored left-right (doubles the data set)
+    in_memory: Literal[False, True, "auto"] = "auto"  # prepared: read the file into memory (as bytes), or by
+    #                             index from disk; auto: into memory when it takes at most a quarter of the
+    #                             memory available (prepared.MEMORY_SHARE)
 
 
 @dataclass(frozen=True)

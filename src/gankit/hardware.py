@@ -47,6 +47,17 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation without swapping (MemAvailable; else free pages)."""
+    for line in Path("/proc/meminfo").read_text().splitlines() if Path("/proc/meminfo").is_file() else ():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume it fits
+        return 1 << 62
+
+
 def describe(device: Optional[torch.device] = None) -> str:
     """e.g. 'AMD EPYC, 2 cores, bf16 units: avx512_bf16, 2 threads, torch 2.14.1'."""
     units = bf16_units()

@@ -77,7 +77,7 @@ def refit(G: nn.Module, D: nn.Module, ds: Dataset, steps: int, batch: int = REFI
     for i in range(steps):
         set_lr([opt], [lr], 1 - i / steps)
         idx = torch.randint(len(ds), (batch,), generator=gen)
-        real = ds.x[idx].to(device)
+        real = ds.images(idx).to(device)
         c_real = ds.c[idx].to(device) if G.c_dim else None
         c_fake = torch.randint(G.c_dim, (batch,), generator=gen).to(device) if G.c_dim else None
         z = torch.randn(batch, G.z_dim, generator=gen).to(device)

@@ -426,11 +426,12 @@ def example_grid(G: nn.Module, task: Task, held_out, n: int = 8) -> Tensor:
     Unpaired runs: rows A | G_AB(A) | G_BA(G_AB(A)) and B | G_BA(B) | G_AB(G_BA(B)): (6n, C, H, W)."""
     if task.two_way:
         rows = []
-        for x, there, back in ((held_out.x[:n], "AtoB", "BtoA"), (held_out.b.x[:n], "BtoA", "AtoB")):
+        first = slice(n)
+        for x, there, back in ((held_out.images(first), "AtoB", "BtoA"), (held_out.b.images(first), "BtoA", "AtoB")):
             y = translate(G, task, x, direction=there)[0]
             rows += [x.cpu(), y.cpu(), translate(G, task, y, direction=back)[0].cpu()]
         return torch.cat(rows)
-    x = held_out.x[:n]
+    x = held_out.images(slice(n))
     if held_out.a is not None:
         fake, a, m = translate(G, task, held_out.a[:n])
     else:

@@ -135,7 +135,7 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
                  make_optimizer(G.parameters(), cfg.train.lr_g, cfg),
                  make_optimizer(D.parameters(), cfg.train.lr_d, cfg),
                  loss, build_regularizers(cfg.loss),
-                 Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size),
+                 Batches(ds, cfg.train.batch_size, device, cfg.train.seed, world.rank, world.size, cfg.data.xflip),
                  torch.Generator().manual_seed(cfg.train.seed + 1),  # CPU: see SharedNoise
                  resolve_amp(cfg.train.amp, device), ema_beta, world, task, held_out, augment, G, D, meta=meta)
     p.shared = SharedNoise(p.noise, world)  # the same generator object: restore() keeps it in step

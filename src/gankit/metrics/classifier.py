@@ -109,8 +109,8 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, device="cpu") 
     perm = torch.randperm(len(ds), generator=g)
     n_val = max(len(ds) // 10, 1)
     val, tr = perm[:n_val], perm[n_val:]
-    model = fit(Classifier(ds.img_shape, ds.num_classes), ds.x[tr], ds.c[tr], epochs, g, device)
-    return model.cpu(), accuracy(model, ds.x[val], ds.c[val])
+    model = fit(Classifier(ds.img_shape, ds.num_classes), ds.images(tr), ds.c[tr], epochs, g, device)
+    return model.cpu(), accuracy(model, ds.images(val), ds.c[val])
 
 
 def get_classifier(ds: Dataset, quiet: bool = False, device="cpu") -> Tuple[Classifier, float]:

@@ -4,7 +4,8 @@ G: Dense(512 * s0 * s0) -> ConvT(256, 3, stride 2) ReLU, BN -> ConvT(128, 2, 2) 
    -> ConvT(64, 2, 2) Tanh -> Dense(1) per pixel.  At 28x28: 3 -> 7 -> 14 -> 28.
 D: Conv(64, 4, 2) ReLU, BN -> Conv(128, 4, 3) ReLU, BN -> Conv(256, 4, 3) ReLU -> Flatten -> Dense(1).
 One deviation, to keep G's contract (x in [-1, 1]): a Tanh after the seed's final Dense(1), whose output
-the seed leaves unbounded. Resolutions: multiples of 4 from 28 up (32, 64 work too).
+the seed leaves unbounded. Resolutions: multiples of 4 (28 as in the seed; 8 to 256). D's strided 'valid'
+convolutions need at least 28 px, so D pads smaller images to 28 with the background value -1.
 Seed hyperparameters: Adam(1e-4) (Keras betas 0.9, 0.999), batch 256, BCE on logits.
 """
 from __future__ import annotations
@@ -13,9 +14,13 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from gankit.nets import FAMILIES
 from gankit.nets.layers import Projection, with_labels
+
+
+MIN_SIDE = 28  # what D's three 'valid' convolutions (kernel 4; strides 2, 3, 3) need
 
 
 def keras_bn(ch: int) -> nn.BatchNorm2d:
@@ -45,24 +50,26 @@ class KerasGenerator(nn.Module):
 class KerasDiscriminator(nn.Module):
     def __init__(self, img_shape, c_dim):
         super().__init__()
+        extra = max(0, MIN_SIDE - img_shape[1])
+        self.pad = (extra // 2, extra - extra // 2) * 2  # left, right, top, bottom: to MIN_SIDE
         self.body = nn.Sequential(
             nn.Conv2d(img_shape[0], 64, 4, 2), nn.ReLU(), keras_bn(64),
             nn.Conv2d(64, 128, 4, 3), nn.ReLU(), keras_bn(128),
             nn.Conv2d(128, 256, 4, 3), nn.ReLU(), nn.Flatten())
         with torch.no_grad():
-            features = self.body.eval()(torch.zeros(1, *img_shape)).shape[1]
+            features = self.body.eval()(F.pad(torch.zeros(1, *img_shape), self.pad)).shape[1]
         self.body.train()
         self.head = nn.Linear(features, 1)
         self.proj = Projection(c_dim, features)
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
-        h = self.body(x)  # (N, F)
+        h = self.body(F.pad(x, self.pad, value=-1.0) if any(self.pad) else x)  # (N, F)
         return self.head(h).squeeze(1) + self.proj(h, c)  # (N,)
 
 
 @FAMILIES.register("keras-dcgan")
 def build(img_shape: Tuple[int, ...], c_dim: int = 0, z_dim: int = 100):
-    """Seed 002's Keras DCGAN; square images with side a multiple of 4, at least 28."""
-    if len(img_shape) != 3 or img_shape[1] != img_shape[2] or img_shape[1] % 4 or img_shape[1] < 28:
-        raise ValueError(f"keras-dcgan needs square images with side a multiple of 4, >= 28; got {img_shape}")
+    """Seed 002's Keras DCGAN; square images with side a multiple of 4, at least 8."""
+    if len(img_shape) != 3 or img_shape[1] != img_shape[2] or img_shape[1] % 4 or img_shape[1] < 8:
+        raise ValueError(f"keras-dcgan needs square images with side a multiple of 4, >= 8; got {img_shape}")
     return KerasGenerator(img_shape, c_dim, z_dim), KerasDiscriminator(img_shape, c_dim)
