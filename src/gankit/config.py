@@ -103,7 +103,10 @@ class TrainConfig:
     fused_opt: bool = True      # foreach/fused optimizer kernels where torch has them
     sync_bn: bool = False       # torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)
     compile: bool = False       # torch.compile G and D for training (graphs that fail to compile run eagerly)
-    augment: str = ""           # DiffAugment policy for everything D sees, e.g. "color,translation,cutout"
+    augment: str = ""           # what D sees (real and fake) goes through: a DiffAugment policy, e.g.
+    #                             "color,translation,cutout" (augment.py), or "ada" (ada.py); "" = nothing
+    ada_target: float = 0.6     # ada: the r_t = E[sign(D(real))] that p is steered to (Karras et al. 2020)
+    ada_kimg: float = 500.0     # ada: thousands of images over which p can move from 0 to 1
     pack: int = 1               # PacGAN: D judges packs of this many samples (Lin et al. 2018); 1 = off
     lr_warmup: int = 0          # linear learning-rate warm-up over this many G steps (0 = none)
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # after warm-up, decay to 0 at train.steps

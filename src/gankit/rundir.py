@@ -45,7 +45,8 @@ def train_state(p: Parts, step: int, nimg: int) -> dict:
             "g_opt": p.g_opt.state_dict(), "d_opt": p.d_opt.state_dict(),
             "batches": p.batches.state_dict(), "noise": p.noise.get_state(),
             "rng": checkpoint.rng_state(p.device), "task": p.task.state_dict(),
-            "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid}}
+            "counters": {"skipped": p.skipped, "d_steps": p.d_steps, "best_fid": p.best_fid},
+            "augment": p.augment.state_dict() if hasattr(p.augment, "state_dict") else None}
 
 
 def restore(p: Parts, state: dict) -> tuple:
@@ -59,6 +60,8 @@ def restore(p: Parts, state: dict) -> tuple:
         p.batches.load_state_dict(state["batches"])
         p.noise.set_state(state["noise"])
         p.task.load_state_dict(state.get("task", {}))
+        if hasattr(p.augment, "load_state_dict"):  # ADA's p
+            p.augment.load_state_dict(state["augment"])
     except (KeyError, ValueError, RuntimeError, TypeError) as e:
         raise GankitError(f"checkpoint training state does not fit this run ({e})") from None
     checkpoint.set_rng_state(state["rng"], p.device)

@@ -18,13 +18,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from gankit import distributed, hardware, nets
+from gankit.ada import ADA
 from gankit.augment import DiffAugment
 from gankit.config import Config
 from gankit.data import Batches, Dataset, build_dataset
@@ -37,6 +38,17 @@ from gankit.rundir import evaluate_now, finish, open_run, refresh, restore, save
 from gankit.schedule import lr_scale, set_lr
 from gankit.stats import Stats
 from gankit.tasks import TASKS, Task, build_task
+
+
+Augment = Union[DiffAugment, ADA]
+
+
+def build_augment(cfg: Config, world_size: int = 1) -> Optional[Augment]:
+    """train.augment: "" (none), "ada" (adaptive, ada.py) or a DiffAugment policy (augment.py)."""
+    t = cfg.train
+    if t.augment == "ada":
+        return ADA(t.ada_target, t.ada_kimg, t.batch_size * world_size)
+    return DiffAugment(t.augment) if t.augment else None
 
 
 def resolve_amp(mode: str, device: torch.device) -> bool:
@@ -80,7 +92,7 @@ class Parts:
     world: World = World()
     task: Optional[Task] = None  # what a batch holds, what G is fed, what D sees (tasks.py)
     held_out: Optional[Dataset] = None  # image-to-image tasks: the fixed evaluation split
-    augment: Optional[DiffAugment] = None
+    augment: Optional[Augment] = None
     G_train: Optional[nn.Module] = None
     D_train: Optional[nn.Module] = None
     D_reg: Optional[nn.Module] = None  # D_train uncompiled, for penalties (see distribute)
@@ -105,7 +117,7 @@ def build_parts(cfg: Config, ds: Optional[Dataset] = None, world: World = World(
                           f"model.conditional=true: task.name={cfg.task.name} takes no class labels")
     c_dim = ds.num_classes if cfg.model.conditional and task.has_latent else 0  # "auto": the data's classes
     ds, held_out = task.split(ds)
-    augment = DiffAugment(cfg.train.augment) if cfg.train.augment else None
+    augment = build_augment(cfg, world.size)
     if augment is not None and not ds.is_image:
         raise GankitError(f"train.augment works on images; '{ds.name}' is not images")
     if cfg.train.eval_every and ds.is_image and ds.c is None and task.has_latent:
@@ -217,6 +229,8 @@ def d_step(p: Parts, batch: dict, stats: Stats, keep_fake: bool):
         real, seen_fake = p.task.d_inputs(batch, p.task.history(fake.detach(), p.shared))
         real, seen_fake = for_d(p, real), for_d(p, seen_fake)
         real_logits = p.D_train(real, c).float()  # (N,)
+        if isinstance(p.augment, ADA):
+            p.augment.observe(real_logits, p.world)  # D's overfitting signal steers p
         fake_logits = p.D_train(seen_fake, c).float()
         d_loss = p.loss.d_loss(real_logits, fake_logits)
         fake_parts = p.task.parts(fake_logits.detach())
@@ -334,6 +348,8 @@ def sigterm_raises():
 def log_step(p: Parts, stats: Stats, step: int, nimg: int, rate: float, elapsed: float, run_dir: Path) -> dict:
     """Reduce the queued statistics (one sync, averaged over ranks), write them, stop on a NaN loss."""
     values = stats.reduce()
+    if isinstance(p.augment, ADA):
+        values.update(p.augment.stats())
     values.update({"nimg": nimg, "time/img_per_s": rate, "time/elapsed_s": elapsed, "train/skipped": p.skipped})
     bad = [k for k in ("loss/d", "loss/g") if not math.isfinite(values.get(k, 0.0))]
     stats.write(step, values)
