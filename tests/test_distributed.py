@@ -116,7 +116,7 @@ def _wait_for_step(run_parent, step, proc, timeout=300):
 def test_killing_a_worker(tmp_path, restarts):
     """Without restarts the job ends with a clear message and a resumable checkpoint; with
     --max-restarts=1 torchrun restarts the workers, which resume the same run directory and finish."""
-    steps = 2000  # enough that the kill lands mid-run on a fast machine
+    steps = 600  # enough that the kill (at step 20) lands mid-run on a fast machine: a checkpoint every 10 steps
     over = [f"train.steps={steps}", "train.batch_size=8", "train.ckpt_every=10", *TINY]
     proc = torchrun(tmp_path, "dcgan", over, extra=[f"--max-restarts={restarts}"], wait=False)
     try:

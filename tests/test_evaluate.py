@@ -119,7 +119,7 @@ def test_stacked_mnist_data_and_its_real_modes(cache):
         for k, place in enumerate((100, 10, 1)):
             match = (base_x == x[i, k]).flatten(1).all(1)
             assert match.any() and int(base.c[match][0]) == int(ds.c[i]) // place % 10
-    m = stacked_modes(x[:26_000])
+    m = stacked_modes(x[:13_000])  # half the protocol's 26,000: 13 draws per mode, none missed in expectation
     assert m["modes"] == 1000 and m["kl"] < 0.1
-    one = stacked_modes(x[:1].expand(3000, -1, -1, -1))
+    one = stacked_modes(x[:1].expand(1000, -1, -1, -1))
     assert one["modes"] == 1 and one["kl"] > 6.5  # log(1000) = 6.91
