@@ -10,7 +10,8 @@ from gankit import checkpoint
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import Batches, build_dataset
-from gankit.prepared import DiskImages
+from gankit.prepared import DiskImages, StreamImages
+from gankit.registry import GankitError
 from gankit.trainer import train
 
 SMALL = ["model.args.g_width=8", "model.args.d_width=8", "train.batch_size=8"]
@@ -73,6 +74,30 @@ def test_a_file_backed_set_gives_the_batches_of_the_same_set_in_memory(data):
     torch.testing.assert_close(held.x, ram.x[held.pixels.index], rtol=0, atol=0)
 
 
+def test_a_streamed_folder_gives_the_batches_of_the_prepared_set(folder, data, make_cfg, tmp_path):
+    ram = build_dataset(DataConfig(name="prepared", root=str(data), in_memory=True))
+    with pytest.warns(UserWarning, match="broken.png"):  # its header is unreadable: a counted skip
+        stream = build_dataset(DataConfig(name="folder", root=str(folder), resolution=16, stream=True, workers=2))
+    assert isinstance(stream.pixels, StreamImages) and stream.class_names == ram.class_names
+    a, b = Batches(ram, 8, "cpu", 5, xflip=True), Batches(stream, 8, "cpu", 5, xflip=True)
+    for _ in range(9):  # past the end of an epoch (27 images x 2 / 8)
+        (xa, ca), (xb, cb) = next(a), next(b)
+        assert torch.equal(xa, xb) and torch.equal(ca, cb)
+    assert 0 < len(stream.pixels._ahead) <= StreamImages.AHEAD  # the next batches are on their way
+    run = train(make_cfg("dcgan", *SMALL, "data.name=folder", f"data.root={folder}", "data.resolution=16",
+                         "data.stream=true", "data.workers=1", steps=2), quiet=True)
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == 2
+    from PIL import Image  # a file whose header reads but whose pixels are cut off fails with its name
+    (tmp_path / "cut").mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "cut" / "a.png")
+    whole = (tmp_path / "cut" / "a.png").read_bytes()
+    (tmp_path / "cut" / "a.png").write_bytes(whole[:len(whole) // 2])
+    cut = build_dataset(DataConfig(name="folder", root=str(tmp_path / "cut"), resolution=16, stream=True, workers=1))
+    with pytest.raises(GankitError, match="a.png: cannot be decoded"):
+        cut.pixels[torch.tensor([0])]
+
+
 def test_xflip_doubles_the_epoch_with_mirror_images(data):
     ds = build_dataset(DataConfig(name="prepared", root=str(data)))
     n = len(ds)
@@ -96,6 +121,9 @@ def test_train_from_a_prepared_file_then_resume_bit_exactly(data, make_cfg):
     for part in ("G", "D", "G_ema"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), (part, k)
+    rows = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
+    shares = [r["time/data_share"] for r in rows if "time/data_share" in r]
+    assert len(shares) == 6 and all(0 < v < 1 for v in shares)  # reading from the file takes some of the time
     meta = json.loads((straight / "generator.json").read_text())
     assert meta["img_shape"] == [3, 16, 16] and meta["class_names"] == ["cats", "dogs"]
     # --class takes the folder's class names

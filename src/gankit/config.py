@@ -38,6 +38,9 @@ class DataConfig:
     in_memory: Literal[False, True, "auto"] = "auto"  # prepared: read the file into memory (as bytes), or by
     #                             index from disk; auto: into memory when it takes at most a quarter of the
     #                             memory available (prepared.MEMORY_SHARE)
+    stream: bool = False        # folder: decode each batch from the files as it is drawn, a few batches ahead,
+    #                             instead of all images at start (for folders too big or slow to prepare)
+    workers: int = 0            # data.stream: decoding processes; 0 = the cores, at most 8
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ so a broken file is reported before training starts, never hours into it.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,6 +303,8 @@ def folder(cfg: DataConfig) -> Dataset:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:
         raise GankitError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under '{root}'")
+    if cfg.stream:
+        return _folder_stream(cfg, root, files)
     res = cfg.resolution or 64
     decoded, bad = [], []
     for p in files:
@@ -326,6 +329,39 @@ def folder(cfg: DataConfig) -> Dataset:
         return cropped("folder", images, cfg.crop, c, k, class_names, [p.stem for p, _, _ in decoded])
     x = torch.stack([_square(im, channels, res) for _, im, _ in decoded])
     return Dataset("folder", x, c, k, class_names)
+
+
+def _folder_stream(cfg: DataConfig, root: Path, files: list) -> Dataset:
+    """data.stream: only the files' headers are read now; each batch is decoded as it is drawn, by
+    data.workers processes, a few batches ahead (prepared.StreamImages). A header that cannot be read is a
+    counted skip; a file that fails later, in its full decode, stops the run with its name."""
+    from PIL import Image
+    from gankit.prepared import GREY_MODES, StreamImages
+    if cfg.crop:
+        raise GankitError("data.stream decodes whole images to data.resolution; for random crops prepare the "
+                          "folder (gankit data prepare --crop random) or train without data.stream")
+    kept, modes, bad = [], [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                modes.append(im.mode)
+            kept.append(p)
+        except Exception as e:  # PIL raises many types for broken files; each one is a skip
+            bad.append(f"{p.name} ({type(e).__name__})")
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
+                      + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), stacklevel=3)
+    if not kept:
+        raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
+    channels = cfg.channels or (3 if any(m not in GREY_MODES for m in modes) else 1)
+    parents = sorted({p.parent for p in kept})
+    c, k, class_names = None, 0, ()
+    if len(parents) > 1:
+        index = {d: i for i, d in enumerate(parents)}
+        c = torch.tensor([index[p.parent] for p in kept])
+        k, class_names = len(parents), tuple(str(d.relative_to(root)) for d in parents)
+    pixels = StreamImages(kept, channels, cfg.resolution or 64, cfg.workers)
+    return Dataset("folder", pixels, c, k, class_names)
 
 
 def _square(im, channels: int, res: int, square: bool = True) -> torch.Tensor:
@@ -452,7 +488,8 @@ class Batches:
     Images stored as bytes travel as bytes and become floats on `device`. A data set read from a file
     (prepared.DiskImages) stays there and each batch is read by index. `xflip` doubles the data set with
     the mirror images (index i + N is image i flipped left-right), as StyleGAN2-ADA's --mirror does.
-    The whole data order lives in `state_dict()` (generator state, permutation, position).
+    The whole data order lives in `state_dict()` (generator state, permutation, position). `seconds` adds
+    up the host time spent drawing batches (the trainer logs its share of the wall time as time/data_share).
     Sharded for `world_size` processes: every rank draws the same global batch (batch_size x world_size
     indices) and keeps its own slice, so the data order does not depend on how the batch is split."""
 
@@ -488,23 +525,31 @@ class Batches:
         self.gen = torch.Generator().manual_seed(seed)
         self.perm: Optional[torch.Tensor] = None
         self.pos = 0
+        self.seconds = 0.0
 
     def __iter__(self):
         return self
 
     def __next__(self):
         """-> (x, c), or (x, c, a) for a paired data set, or (x, c, b) for an unpaired one (b: domain B)."""
+        t = time.perf_counter()
+        out = self._draw()
+        self.seconds += time.perf_counter() - t
+        return out
+
+    def _draw(self) -> tuple:
         n, b = self.n * (1 + self.xflip), self.batch_size * self.world_size
         if self.perm is None or self.pos + b > len(self.perm):
             self.perm = torch.cat([torch.randperm(n, generator=self.gen) for _ in range(self.reps)])
             self.perm = self.perm.to(self.home)
             self.pos = 0
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        idx = self.perm[self.pos:self.pos + b][mine]
+        idx, flip = self._at(self.pos, mine)
         self.pos += b
-        flip = None
-        if self.xflip:
-            flip, idx = idx >= self.n, idx % self.n
+        if hasattr(self.x, "prefetch"):  # decoded from files: announce the next batches of this epoch
+            for k in range(self.x.AHEAD):
+                if self.pos + (k + 1) * b <= len(self.perm):
+                    self.x.prefetch(self._at(self.pos + k * b, mine)[0])
         x = self.x[idx] if self.full is None else self._crops(idx, torch.rand(b, 2, generator=self.gen)[mine])
         out = [x, (self.c[idx] if self.c is not None else None)]
         if self.a is not None:
@@ -520,6 +565,13 @@ class Batches:
             if self.a is not None:  # a pair is mirrored as one
                 out[2] = torch.where(flip[:, None, None, None], out[2].flip(-1), out[2])
         return tuple(out)
+
+    def _at(self, pos: int, mine: slice) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """This rank's image indices of the global batch at `pos` of the epoch, and which are mirrored."""
+        idx = self.perm[pos:pos + self.batch_size * self.world_size][mine]
+        if not self.xflip:
+            return idx, None
+        return idx % self.n, idx >= self.n
 
     def _crops(self, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """A crop of the data's crop size from each whole image `idx`, its corner at the fractions `u` (b, 2)

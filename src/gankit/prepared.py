@@ -89,6 +89,79 @@ class DiskImages:
             os.close(self._fd)
 
 
+class StreamImages:
+    """(N, C, R, R) uint8 images decoded from their files when they are asked for (`data.stream=true`):
+    `images[idx]` -> uint8 tensor, with the conversions of `gankit data prepare` (centre crop). `workers`
+    processes decode; `prefetch(idx)` starts on a batch that will be asked for (data.Batches announces the
+    next few of its epoch), so decoding overlaps the training step. Nothing but the files' names is held."""
+
+    AHEAD = 4  # batches decoded ahead at most
+
+    def __init__(self, files: List[Path], channels: int, resolution: int, workers: int = 0,
+                 index: Optional[np.ndarray] = None):
+        self.files, self.channels, self.resolution = list(files), channels, resolution
+        self.workers = workers or min(hardware.cores(), 8)
+        self.index = np.arange(len(self.files)) if index is None else np.asarray(index, dtype=np.int64)
+        self.shape = torch.Size((len(self.index), channels, resolution, resolution))
+        self.dtype = torch.uint8
+        self._pool: Optional[ProcessPoolExecutor] = None
+        self._ahead: Dict[bytes, list] = {}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, idx) -> "StreamImages":
+        return StreamImages(self.files, self.channels, self.resolution, self.workers,
+                            self.index[np.asarray(idx, dtype=np.int64)])
+
+    def _rows(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            return self.index[key]
+        key = key.cpu().numpy() if torch.is_tensor(key) else np.asarray(key)
+        return self.index[key.astype(np.int64)]
+
+    def _submit(self, rows: np.ndarray) -> list:
+        """The decoding of `rows`, split over the workers: a list of futures of (n_i, C, R, R) arrays."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers)
+        jobs = [(self.files[r], self.channels, self.resolution, "center", int(r)) for r in rows.tolist()]
+        size = -(-len(jobs) // self.workers)
+        return [self._pool.submit(_decode_all, jobs[i:i + size]) for i in range(0, len(jobs), size)]
+
+    def prefetch(self, key) -> None:
+        rows = self._rows(key)
+        if rows.tobytes() not in self._ahead:
+            while len(self._ahead) >= self.AHEAD:  # oldest first: an announced batch that never came
+                self._ahead.pop(next(iter(self._ahead)))
+            self._ahead[rows.tobytes()] = self._submit(rows)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        rows = self._rows(key)
+        futures = self._ahead.pop(rows.tobytes(), None) or self._submit(rows)
+        parts = [f.result() for f in futures]
+        return torch.from_numpy(np.concatenate(parts) if parts else
+                                np.empty((0, *self.shape[1:]), dtype=np.uint8))
+
+    def __getstate__(self):
+        return {**self.__dict__, "_pool": None, "_ahead": {}}
+
+    def __del__(self):
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _decode_all(jobs: list) -> np.ndarray:
+    """Decode files in a worker process; a file that fails to decode is a one-line error naming it."""
+    out = []
+    for job in jobs:
+        arr, notes = _decode(job)
+        if arr is None:
+            raise GankitError(f"{job[0]}: cannot be decoded ({notes}); `gankit data prepare` skips such files "
+                              f"and lists them")
+        out.append(arr)
+    return np.stack(out)
+
+
 def npy_layout(path: Path) -> Tuple[int, Tuple[int, ...]]:
     """(byte offset of the data, shape) of a uint8 C-order .npy file; anything else is a one-line error."""
     try:

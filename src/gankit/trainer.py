@@ -345,12 +345,15 @@ def sigterm_raises():
         signal.signal(signal.SIGTERM, old)
 
 
-def log_step(p: Parts, stats: Stats, step: int, nimg: int, rate: float, elapsed: float, run_dir: Path) -> dict:
-    """Reduce the queued statistics (one sync, averaged over ranks), write them, stop on a NaN loss."""
+def log_step(p: Parts, stats: Stats, step: int, nimg: int, rate: float, elapsed: float, run_dir: Path,
+             data_share: float = 0.0) -> dict:
+    """Reduce the queued statistics (one sync, averaged over ranks), write them, stop on a NaN loss.
+    `data_share`: the part of the wall time since the last log spent drawing batches."""
     values = stats.reduce()
     if isinstance(p.augment, ADA):
         values.update(p.augment.stats())
-    values.update({"nimg": nimg, "time/img_per_s": rate, "time/elapsed_s": elapsed, "train/skipped": p.skipped})
+    values.update({"nimg": nimg, "time/img_per_s": rate, "time/elapsed_s": elapsed, "time/data_share": data_share,
+                   "train/skipped": p.skipped})
     bad = [k for k in ("loss/d", "loss/g") if not math.isfinite(values.get(k, 0.0))]
     stats.write(step, values)
     if bad:
@@ -391,7 +394,7 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
     bar = tqdm(total=t.steps, initial=start, disable=quiet, mininterval=1 if sys.stderr.isatty() else 30,
                dynamic_ncols=True, file=sys.stderr)
     global_batch = t.batch_size * world.size
-    t0, seen, last_log = time.perf_counter(), 0, time.perf_counter()
+    t0, seen, last_log, last_data = time.perf_counter(), 0, time.perf_counter(), p.batches.seconds
     step = start
     with sigterm_raises():
         try:
@@ -405,8 +408,10 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                 logged = step % t.log_every == 0 or step == t.steps
                 if logged:
                     now = time.perf_counter()
-                    values = log_step(p, stats, step, nimg, seen / max(now - last_log, 1e-9), now - t0, run_dir)
-                    seen, last_log = 0, now
+                    span = max(now - last_log, 1e-9)
+                    values = log_step(p, stats, step, nimg, seen / span, now - t0, run_dir,
+                                      (p.batches.seconds - last_data) / span)
+                    seen, last_log, last_data = 0, now, p.batches.seconds
                     shown = (("D", "loss/d", ".3f"), ("G", "loss/g", ".3f"), ("D(x)", "prob/real", ".2f"),
                              ("D(G(z))", "prob/fake", ".2f"))  # D's are absent while G pretrains (task.pretrain_steps)
                     bar.set_postfix_str(" ".join(f"{name} {values[k]:{fmt}}" for name, k, fmt in shown if k in values)
