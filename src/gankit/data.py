@@ -312,23 +312,33 @@ def folder(cfg: DataConfig) -> Dataset:
             decoded.append((p, *_open_image(p, cfg.channels)))
         except Exception as e:  # PIL raises many types for broken files; each one is a skip
             bad.append(f"{p.name} ({type(e).__name__})")
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
-                      + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), stacklevel=2)
-    if not decoded:
-        raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
+    _skipped(bad, files, [p for p, _, _ in decoded], root)
     channels = cfg.channels or (3 if any(colour for _, _, colour in decoded) else 1)
-    parents = sorted({p.parent for p, _, _ in decoded})
-    c, k, class_names = None, 0, ()
-    if len(parents) > 1:
-        index = {d: i for i, d in enumerate(parents)}
-        c = torch.tensor([index[p.parent] for p, _, _ in decoded])
-        k, class_names = len(parents), tuple(str(d.relative_to(root)) for d in parents)
+    c, k, class_names = _folder_labels([p for p, _, _ in decoded], root)
     if cfg.crop:  # whole images (the shorter side resized to data.resolution when it is set), cropped on the fly
         images = tuple(_square(im, channels, cfg.resolution, square=False) for _, im, _ in decoded)
         return cropped("folder", images, cfg.crop, c, k, class_names, [p.stem for p, _, _ in decoded])
     x = torch.stack([_square(im, channels, res) for _, im, _ in decoded])
     return Dataset("folder", x, c, k, class_names)
+
+
+def _skipped(bad: list, files: list, kept: list, root: Path) -> None:
+    """One warning for the unreadable files of a folder; none readable at all is an error."""
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
+                      + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), stacklevel=4)
+    if not kept:
+        raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
+
+
+def _folder_labels(paths: list, root: Path) -> tuple:
+    """(labels, number of classes, class names) from the sub-folders, when there are two or more."""
+    parents = sorted({p.parent for p in paths})
+    if len(parents) < 2:
+        return None, 0, ()
+    index = {d: i for i, d in enumerate(parents)}
+    return (torch.tensor([index[p.parent] for p in paths]), len(parents),
+            tuple(str(d.relative_to(root)) for d in parents))
 
 
 def _folder_stream(cfg: DataConfig, root: Path, files: list) -> Dataset:
@@ -348,18 +358,9 @@ def _folder_stream(cfg: DataConfig, root: Path, files: list) -> Dataset:
             kept.append(p)
         except Exception as e:  # PIL raises many types for broken files; each one is a skip
             bad.append(f"{p.name} ({type(e).__name__})")
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image(s) of {len(files)} under '{root}': "
-                      + ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), stacklevel=3)
-    if not kept:
-        raise GankitError(f"none of the {len(files)} image files under '{root}' could be read")
+    _skipped(bad, files, kept, root)
     channels = cfg.channels or (3 if any(m not in GREY_MODES for m in modes) else 1)
-    parents = sorted({p.parent for p in kept})
-    c, k, class_names = None, 0, ()
-    if len(parents) > 1:
-        index = {d: i for i, d in enumerate(parents)}
-        c = torch.tensor([index[p.parent] for p in kept])
-        k, class_names = len(parents), tuple(str(d.relative_to(root)) for d in parents)
+    c, k, class_names = _folder_labels(kept, root)
     pixels = StreamImages(kept, channels, cfg.resolution or 64, cfg.workers)
     return Dataset("folder", pixels, c, k, class_names)
 
