@@ -427,8 +427,9 @@ def _train(cfg: Config, resume: Optional[Path], quiet: bool, world: World) -> Pa
                     say(f"\ntrain.max_minutes={t.max_minutes} reached at step {step}")
                     break
         except (KeyboardInterrupt, Stopped, RuntimeError) as e:  # a half-done step is not saved
-            bar.close()
-            stats.close()
+            with contextlib.suppress(Stopped):  # torchrun's SIGTERM to the survivors may land while closing
+                bar.close()
+                stats.close()
             if isinstance(e, RuntimeError) and not distributed.peer_lost(e, world):
                 raise
             why = {KeyboardInterrupt: "interrupted", Stopped: "stopped by SIGTERM"}.get(
