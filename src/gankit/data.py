@@ -345,20 +345,13 @@ def _folder_stream(cfg: DataConfig, root: Path, files: list) -> Dataset:
     """data.stream: only the files' headers are read now; each batch is decoded as it is drawn, by
     data.workers processes, a few batches ahead (prepared.StreamImages). A header that cannot be read is a
     counted skip; a file that fails later, in its full decode, stops the run with its name."""
-    from PIL import Image
-    from gankit.prepared import GREY_MODES, StreamImages
+    from gankit.prepared import GREY_MODES, StreamImages, read_headers
     if cfg.crop:
         raise GankitError("data.stream decodes whole images to data.resolution; for random crops prepare the "
                           "folder (gankit data prepare --crop random) or train without data.stream")
-    kept, modes, bad = [], [], []
-    for p in files:
-        try:
-            with Image.open(p) as im:
-                modes.append(im.mode)
-            kept.append(p)
-        except Exception as e:  # PIL raises many types for broken files; each one is a skip
-            bad.append(f"{p.name} ({type(e).__name__})")
-    _skipped(bad, files, kept, root)
+    heads = read_headers(files)
+    kept, modes = [p for p, h in zip(files, heads) if h], [h[0] for h in heads if h]
+    _skipped([f"{p.name} (unreadable header)" for p, h in zip(files, heads) if not h], files, kept, root)
     channels = cfg.channels or (3 if any(m not in GREY_MODES for m in modes) else 1)
     c, k, class_names = _folder_labels(kept, root)
     pixels = StreamImages(kept, channels, cfg.resolution or 64, cfg.workers)

@@ -252,6 +252,19 @@ def _header(f, count: int, shape: Tuple[int, ...]) -> int:
     return f.tell()
 
 
+def read_headers(files: List[Path]) -> List[Optional[Tuple[str, int]]]:
+    """(mode, shorter side) of each file from its header alone, without decoding it; None if unreadable."""
+    from PIL import Image
+    out: List[Optional[Tuple[str, int]]] = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                out.append((im.mode, min(im.size)))
+        except Exception:  # PIL raises many types for broken files
+            out.append(None)
+    return out
+
+
 def _decode(job) -> tuple:
     """One file -> ((C, R, R) uint8 array, notes) or (None, 'reason'). Runs in worker processes."""
     path, channels, res, crop, seed = job
@@ -297,7 +310,6 @@ def prepare(folder: Path, out: Path, resolution: int = 0, crop: str = "center", 
             workers: int = 0, progress: bool = True) -> Dict:
     """Decode every image under `folder` once into `out` (see the module docstring) and return its
     dataset.json. resolution 0 = the largest of RESOLUTIONS at most the images' median shorter side."""
-    from PIL import Image
     from tqdm import tqdm
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
@@ -314,14 +326,9 @@ def prepare(folder: Path, out: Path, resolution: int = 0, crop: str = "center", 
     if not files:
         raise GankitError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) under '{folder}'")
     t0 = time.perf_counter()
-    modes, sides = [], []
-    for p in files:  # headers only: the colour and size of each file, without decoding it
-        try:
-            with Image.open(p) as im:
-                modes.append(im.mode)
-                sides.append(min(im.size))
-        except Exception:  # counted when the decode fails below
-            modes.append("")
+    heads = read_headers(files)
+    modes = [h[0] if h else "" for h in heads]  # an unreadable header is counted when the decode fails below
+    sides = [h[1] for h in heads if h]
     channels = channels or (3 if any(m and m not in GREY_MODES for m in modes) else 1)
     if not resolution:
         side = int(np.median(sides)) if sides else RESOLUTIONS[0]
