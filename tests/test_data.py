@@ -205,7 +205,7 @@ def test_crop_resolution_and_its_errors(tmp_path):
 
 def test_photos_are_the_bundled_natural_photos_with_three_held_out():
     pytest.importorskip("skimage")
-    from gankit.data import PHOTOS, PHOTOS_HELD_OUT
+    from gankit.imagefiles import PHOTOS, PHOTOS_HELD_OUT
     ds = build_dataset(DataConfig(name="photos", crop=96))
     assert ds.names == PHOTOS and len(ds.full) == 11 and ds.x.shape == (11, 3, 96, 96)
     assert all(t.dtype == torch.uint8 and t.shape[0] == 3 and min(t.shape[1:]) >= 300 for t in ds.full)

@@ -79,10 +79,13 @@ def test_a_streamed_folder_gives_the_batches_of_the_prepared_set(folder, data, m
     with pytest.warns(UserWarning, match="broken.png"):  # its header is unreadable: a counted skip
         stream = build_dataset(DataConfig(name="folder", root=str(folder), resolution=16, stream=True, workers=2))
     assert isinstance(stream.pixels, StreamImages) and stream.class_names == ram.class_names
+    told, prefetch = [], stream.pixels.prefetch
+    stream.pixels.prefetch = lambda key: (told.append(tuple(key.tolist())), prefetch(key))
     a, b = Batches(ram, 8, "cpu", 5, xflip=True), Batches(stream, 8, "cpu", 5, xflip=True)
     for _ in range(9):  # past the end of an epoch (27 images x 2 / 8)
         (xa, ca), (xb, cb) = next(a), next(b)
         assert torch.equal(xa, xb) and torch.equal(ca, cb)
+    assert len(told) == len(set(told)) == 10  # 6 batches an epoch, each announced once but each epoch's first
     assert 0 < len(stream.pixels._ahead) <= StreamImages.AHEAD  # the next batches are on their way
     run = train(make_cfg("dcgan", *SMALL, "data.name=folder", f"data.root={folder}", "data.resolution=16",
                          "data.stream=true", "data.workers=1", steps=2), quiet=True)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from gankit.config import DataConfig
-from gankit.data import DATASETS, IMAGE_EXTS, Dataset, _channels, _load_side, _photo, digits, mnist_5k
+from gankit.data import DATASETS, Dataset, digits, mnist_5k
+from gankit.imagefiles import IMAGE_EXTS, _channels, _load_side, _photo
 from gankit.registry import GankitError
 
 

@@ -32,7 +32,8 @@ import torch
 
 from gankit import hardware
 from gankit.config import DataConfig
-from gankit.data import DATASETS, IMAGE_EXTS, Dataset
+from gankit.data import DATASETS, Dataset
+from gankit.imagefiles import IMAGE_EXTS
 from gankit.registry import GankitError
 
 FORMAT = "gankit-prepared/1"

@@ -174,7 +174,7 @@ def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] 
     (.npy: float32 (N, C, H, W) in [-1, 1]; .png: a grid of input | output rows; else a folder of one PNG
     per input, under its name); an unpaired run in `direction` (AtoB, the default, or BtoA). Returns the
     number of images."""
-    from gankit.data import load_images
+    from gankit.imagefiles import load_images
     from gankit.nets.img2img import DIRECTIONS
     from gankit.registry import GankitError
     from gankit.tasks import Inpaint, translate
