@@ -6,6 +6,7 @@ image-to-image recipes.
 
     python benchmarks/precision.py --recipes dcgan --seeds 0 1 2
     python benchmarks/precision.py --recipes ring8 grid25 --seeds 0 1 2 --write docs/results/precision-2d.md
+    python benchmarks/precision.py --recipes pix2pix-edges srgan-x4 inpaint --steps 2000 --write docs/results/precision-img2img.md
 
 bf16 holds when its mean lies within the fp32 seeds' range (the run-to-run spread), and the table shows
 both so that the reader can judge. Runs go to --out (default runs-precision/). bf16 only means something
@@ -24,8 +25,13 @@ from gankit.config import load_config
 from gankit.evaluate import evaluate_run
 from gankit.hardware import native_bf16, pick_device
 
-# the figure each kind of run is judged by (lower is better, except where marked)
+# the figures each kind of run is judged by (lower is better, except where marked): a mode count alone
+# says little once every run finds every mode, so the 2D rows also give the high-quality share and the KL,
+# and the image-to-image rows PSNR and the share of outputs read as their target's digit
 HEADLINE = {"fid": "FID", "modes": "modes (higher)"}
+ALSO = {"hq": "high quality % (higher)", "kl": "reverse KL", "psnr": "PSNR dB (higher)",
+        "accuracy": "digit accuracy % (higher)"}
+SCALE = {"hq": 100.0, "accuracy": 100.0}
 
 
 def headline(m: dict) -> str:
@@ -73,12 +79,14 @@ def markdown(rows, seeds) -> str:
     lines = [f"| recipe | steps | precision | metric | {' | '.join(f'seed {s}' for s in seeds)} | mean | train s / run |",
              "|---|---|---|---|" + "---|" * len(seeds) + "---|---|"]
     for name, steps, runs in rows:
-        for amp, label in (("off", "fp32"), ("bf16", "bf16")):
-            key = headline(runs[amp][0][0])
-            values = [m[key] for m, _ in runs[amp]]
-            wall = np.mean([w for _, w in runs[amp]])
-            lines.append(f"| {name} | {steps} | {label} | {HEADLINE[key]} | "
-                         + " | ".join(f"{v:.3f}" for v in values) + f" | {np.mean(values):.3f} | {wall:.0f} |")
+        m0 = runs["off"][0][0]
+        first = headline(m0)
+        for key, title in [(first, HEADLINE[first]), *((k, t) for k, t in ALSO.items() if k in m0)]:
+            for amp, label in (("off", "fp32"), ("bf16", "bf16")):
+                values = [m[key] * SCALE.get(key, 1.0) for m, _ in runs[amp]]
+                wall = np.mean([w for _, w in runs[amp]])
+                lines.append(f"| {name} | {steps} | {label} | {title} | "
+                             + " | ".join(f"{v:.3f}" for v in values) + f" | {np.mean(values):.3f} | {wall:.0f} |")
     return "\n".join(lines)
 
 

@@ -32,7 +32,11 @@ SECTIONS = [
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),
     ("speed-amx", "Speed on an Intel Xeon with AMX-BF16: the same benchmark"),
+    ("overhead", "Small nets (the 2D recipes): steps/s and the share of a step outside PyTorch's operators"),
+    ("eval-cost", "What evaluation costs: `gankit eval` phase by phase, and metrics during training"),
     ("precision", "fp32 against bf16 autocast at equal steps, 3 seeds"),
+    ("precision-2d", "fp32 against bf16 autocast at equal steps: the 2D recipes, 3 seeds"),
+    ("precision-img2img", "fp32 against bf16 autocast at equal steps: the image-to-image recipes"),
 ]
 HEADER = """# Results
 

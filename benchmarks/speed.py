@@ -3,6 +3,7 @@ as seed 001 writes it vs gankit's trainer, measured alternately in one run after
 
     python benchmarks/speed.py [--rounds 3] [--steps 20] [--device cpu|cuda] [--options key=value ...]
     python benchmarks/speed.py --levers      # also gankit with each speed option flipped, same rounds
+    python benchmarks/speed.py --recipes pix2pix-edges srgan-x4 inpaint cyclegan   # also these, fp32 and bf16
 
 The reference loop, kept here as the seed writes it: a DataLoader with per-sample transforms, D ending in
 a Sigmoid with nn.BCELoss, a fresh G forward for the G step, D's weight gradients computed (and thrown
@@ -133,7 +134,42 @@ def gankit_steps(parts, cfg, n_steps):
 
 
 LEVERS = ["train.channels_last=false", "train.reuse_fake=false", "train.fused_opt=false", "train.ema_kimg=0",
-          "train.compile=true", "train.amp=bf16", "train.amp=bf16 train.compile=true"]  # a row may flip two
+          "train.compile=true"]
+AMP_LEVERS = {True: ["train.amp=off"],  # the default trains in bf16 here: its fp32 row; else the bf16 rows
+              False: ["train.amp=bf16", "train.amp=bf16 train.compile=true"]}  # a row may flip two
+
+
+def recipe_table(recipes, rounds: int, steps: int, device: torch.device) -> str:
+    """Images/s of each recipe's own iteration at its own batch and resolution, in fp32 and in bf16
+    autocast, timed alternately after a warm-up (the image-to-image nets: U-Net, SRResNet, CycleGAN's pair)."""
+    from gankit.config import load_config
+    from gankit.trainer import build_parts, distribute
+    runs = {}
+    for name in recipes:
+        for amp in ("off", "bf16"):
+            cfg = load_config(name, overrides=[f"train.device={device}", f"train.amp={amp}",
+                                               "task.pretrain_steps=0"])  # SRGAN: its adversarial steps
+            parts = build_parts(cfg)
+            distribute(parts)
+            runs[(name, amp)] = parts, cfg
+    for parts, cfg in runs.values():
+        gankit_steps(parts, cfg, 3)
+    times = dict.fromkeys(runs, 0.0)
+    for r in range(rounds):
+        for key, (parts, cfg) in runs.items():
+            t = time.perf_counter()
+            gankit_steps(parts, cfg, steps)
+            times[key] += time.perf_counter() - t
+            print(f"round {r}: {key[0]} amp={key[1]:5s} {steps * cfg.train.batch_size / (time.perf_counter() - t):7.0f} "
+                  f"img/s", flush=True)
+    lines = ["| recipe | nets | batch | resolution | fp32 img/s | bf16 img/s | bf16 / fp32 |", "|---|---|---|---|---|---|---|"]
+    for name in recipes:
+        parts, cfg = runs[(name, "off")]
+        ips = {amp: rounds * steps * cfg.train.batch_size / times[(name, amp)] for amp in ("off", "bf16")}
+        res = parts.batches.x.shape[-1] if parts.batches.x.dim() == 4 else "2D points"
+        lines.append(f"| {name} | {cfg.model.family} | {cfg.train.batch_size} | {res} | {ips['off']:.0f} | "
+                     f"{ips['bf16']:.0f} | {ips['bf16'] / ips['off']:.2f}× |")
+    return "\n".join(lines)
 
 
 def matmul_tflops(device, dtype, rounds: int = 5):
@@ -163,6 +199,7 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--options", nargs="*", default=[], help="gankit config overrides")
     ap.add_argument("--levers", action="store_true", help="also measure each speed option flipped")
+    ap.add_argument("--recipes", nargs="*", default=[], help="also these recipes' img/s, fp32 and bf16 (recipe_table)")
     ap.add_argument("--write", metavar="MD", help="also write the tables with their command and hardware to MD")
     a = ap.parse_args()
     device = torch.device(a.device)
@@ -177,7 +214,7 @@ def main():
           f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
     runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}
     if a.levers:
-        for flip in LEVERS:
+        for flip in LEVERS + AMP_LEVERS[bool(parts.amp)]:
             v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, *flip.split()])
             runs[flip] = (lambda p_, c_: lambda: gankit_steps(p_, c_, a.steps))(v_parts, v_cfg)
     for fn in runs.values():  # warm-up (and torch.compile's compilation)
@@ -202,6 +239,9 @@ def main():
                f"| {n_img / dt:.0f} | {times['reference'] / dt:.2f}× | {share(n_img / dt, peak)} | {share(n_img / dt, fp32)} |"
                for name, dt in times.items()]]
     print("\n" + "\n".join(table))
+    recipes = recipe_table(a.recipes, a.rounds, a.steps, device) if a.recipes else ""
+    if recipes:
+        print("\n" + recipes)
     print(f"\nreference {ref_ips:.0f} img/s | gankit {gk_ips:.0f} img/s | ratio {gk_ips / ref_ips:.2f}x")
     print(f"measured matmul: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s; gankit uses "
           f"{gk_ips * flop_per_img / 1e12 / peak:.1%} of bf16 and {gk_ips * flop_per_img / 1e12 / fp32:.1%} of fp32")
@@ -211,7 +251,8 @@ def main():
                 f"matmul rate: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s. Each row below the default flips one "
                 "gankit option. The shares divide the FLOP rate by torch's own 2048x2048 matmul rate, which is no upper "
                 "bound: oneDNN's convolutions can run faster than that matmul, so a share can pass 100%.")
-        write_results(a.write, results_fragment("\n".join(table), precision=(
+        tables = "\n".join(table) + (f"\n\nEach recipe's own iteration at its own batch:\n\n{recipes}" if recipes else "")
+        write_results(a.write, results_fragment(tables, precision=(
             f"{'bf16' if parts.amp else 'fp32'} for the default (train.amp={cfg.train.amp}), each lever as named"), note=note))
     print(f"peak RSS {rss:.0f} MiB" + (f", peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
                                        if device.type == "cuda" else ""))

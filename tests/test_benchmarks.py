@@ -23,3 +23,11 @@ def test_speed_benchmark_trains_through_the_trainers_step():
     assert parts.d_steps == 4  # n_critic D steps per iteration, as in the trainer's loop
     assert any(not torch.equal(a, b) for a, b in zip(before, parts.G.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(ema_before, parts.G_ema.parameters()))
+
+
+def test_the_recipe_table_times_each_recipe_in_fp32_and_bf16():
+    speed = load_speed()
+    table = speed.recipe_table(["srgan-x4"], rounds=1, steps=1, device=torch.device("cpu"))
+    row = table.splitlines()[-1].split(" | ")
+    assert row[:4] == ["| srgan-x4", "srresnet", "64", "28"]  # the recipe's own nets, batch and size
+    assert float(row[4]) > 0 and float(row[5]) > 0 and row[6].endswith("× |")
