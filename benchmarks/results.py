@@ -36,6 +36,7 @@ SECTIONS = [
     ("eval-cost", "What evaluation costs: `gankit eval` phase by phase, and metrics during training"),
     ("precision", "fp32 against bf16 autocast at equal steps, 3 seeds"),
     ("precision-2d", "fp32 against bf16 autocast at equal steps: the 2D recipes, 3 seeds"),
+    ("precision-stacked", "fp32 against bf16 autocast at equal steps: Stacked MNIST, 3 seeds"),
     ("precision-img2img", "fp32 against bf16 autocast at equal steps: the image-to-image recipes"),
 ]
 HEADER = """# Results
