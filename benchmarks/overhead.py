@@ -6,9 +6,10 @@ that per-step overhead, not by FLOPs, so this is what a lever for them has to cu
 
 Each recipe's own iteration (trainer.train_step, with its statistics reduced at its log cadence) is timed
 alternately with the other rows after a warm-up; a row's rate is its best round, as a shared machine only
-ever slows a round down (rounds of one row differ by up to 30% on a busy 2-core machine). Then 100 steps run under torch.profiler: "in operators"
-is the self time of every aten:: operator (the kernels and their dispatch), "outside" is the rest of the
-wall time. Rows below a recipe's default flip one option, as in speed.py.
+ever slows a round down (rounds of one row differ by up to 30% on a busy 2-core machine). Then 100 steps
+run under torch.profiler: "in operators" is the self time of every aten:: operator (the kernels and their
+dispatch), "outside" is the rest of the wall time. Rows below a recipe's default flip one option, as in
+speed.py; a lever the recipe already has is left out.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from gankit.config import DataConfig
 from gankit.data import DATASETS, Dataset, digits, mnist_5k
-from gankit.imagefiles import IMAGE_EXTS, _channels, _load_side, _photo
+from gankit.imagefiles import IMAGE_EXTS, bundled_photo, colour_channels, load_images_as
 from gankit.registry import GankitError
 
 
@@ -49,9 +49,9 @@ def unpaired(cfg: DataConfig) -> Dataset:
         if not train:
             raise GankitError(f"{root / train_dir} holds no images ({', '.join(sorted(IMAGE_EXTS))}); both domains need some")
         sides.append((train + test, tuple(range(len(train), len(train) + len(test)))))
-    ch = cfg.channels or max(_channels(files) for files, _ in sides)
+    ch = cfg.channels or max(colour_channels(files) for files, _ in sides)
     (fa, ta), (fb, tb) = sides
-    a, b = (Dataset("unpaired", _load_side(f, ch, cfg.resolution), None, test=t) for f, t in ((fa, ta), (fb, tb)))
+    a, b = (Dataset("unpaired", load_images_as(f, ch, cfg.resolution), None, test=t) for f, t in ((fa, ta), (fb, tb)))
     return two_domains("unpaired", a, b)
 
 
@@ -78,7 +78,7 @@ def mnist2photodigits(cfg: DataConfig, seed: int = 0) -> Dataset:
     raw, y = mnist_data()
     digit = torch.from_numpy((raw.reshape(-1, 1, 28, 28) > 127).astype(np.int16) * 255).expand(-1, 3, -1, -1)
     try:
-        photos = [torch.from_numpy(np.array(_photo(n))).permute(2, 0, 1).to(torch.int16) for n in MNISTM_PHOTOS]
+        photos = [torch.from_numpy(np.array(bundled_photo(n))).permute(2, 0, 1).to(torch.int16) for n in MNISTM_PHOTOS]
     except ModuleNotFoundError as e:
         raise GankitError(f"data set 'mnist2photodigits' reads the photos bundled with scikit-image ({e}); "
                           f"pip install scikit-image") from None

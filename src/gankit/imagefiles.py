@@ -121,7 +121,7 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorc
 PHOTOS_HELD_OUT = ("chelsea", "coffee", "china")  # a cat's fur, a cup and saucer, a temple among trees
 
 
-def _photo(name: str) -> np.ndarray:
+def bundled_photo(name: str) -> np.ndarray:
     """One bundled colour photo, (H, W, 3) uint8: scikit-image's `skimage.data` or scikit-learn's samples."""
     if name in ("china", "flower"):
         from sklearn.datasets import load_sample_image
@@ -142,7 +142,7 @@ def photos(cfg: DataConfig) -> Dataset:
     photos keep their size (or their shorter side becomes data.resolution) and training draws random crops;
     without it each is resized and centre-cropped to data.resolution (default 256)."""
     try:
-        raw = [torch.from_numpy(np.array(_photo(n))).permute(2, 0, 1) for n in PHOTOS]
+        raw = [torch.from_numpy(np.array(bundled_photo(n))).permute(2, 0, 1) for n in PHOTOS]
     except ModuleNotFoundError as e:
         raise GankitError(f"data set 'photos' reads the photos bundled with scikit-image ({e}); "
                           f"pip install scikit-image") from None
@@ -156,7 +156,7 @@ def photos(cfg: DataConfig) -> Dataset:
     return Dataset("photos", x, None, names=PHOTOS, test=tuple(test))
 
 
-def _load_side(files, channels: int, res: int) -> torch.Tensor:
+def load_images_as(files, channels: int, res: int) -> torch.Tensor:
     """Decoded images (N, C, res, res) in [-1, 1], resized (shorter side) and centre-cropped."""
     out = [_square(_open_image(p, channels)[0], channels, res) for p in files]
     if len({t.shape for t in out}) > 1:
@@ -187,13 +187,13 @@ def pairs(cfg: DataConfig) -> Dataset:
             raise GankitError(f"pair '{bad[0]}' differs in size between A/ and B/ ({len(bad)} pair(s)); "
                               f"give A and B of each pair the same size")
         ch = cfg.channels
-        a = _load_side([a_files[k] for k in names], ch or _channels(a_files.values()), cfg.resolution)
-        b = _load_side([b_files[k] for k in names], ch or _channels(b_files.values()), cfg.resolution)
+        a = load_images_as([a_files[k] for k in names], ch or colour_channels(a_files.values()), cfg.resolution)
+        b = load_images_as([b_files[k] for k in names], ch or colour_channels(b_files.values()), cfg.resolution)
     else:
         files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not files:
             raise GankitError(f"no pairs under '{root}': give folders A/ and B/, or A|B side-by-side image files")
-        both = _load_side(files, cfg.channels or _channels(files), 0)
+        both = load_images_as(files, cfg.channels or colour_channels(files), 0)
         if both.shape[-1] % 2:
             raise GankitError(f"{files[0]}: an A|B file must have an even width, A and B side by side")
         half = both.shape[-1] // 2
@@ -206,7 +206,7 @@ def pairs(cfg: DataConfig) -> Dataset:
     return Dataset("pairs", b.clamp(-1, 1).contiguous(), None, a=a.clamp(-1, 1).contiguous())
 
 
-def _channels(files) -> int:
+def colour_channels(files) -> int:
     """3 when any of the files is colour, else 1."""
     return 3 if any(_open_image(p, 0)[1] for p in files) else 1
 
@@ -240,4 +240,4 @@ def load_images(path: Path, channels: int = 0) -> Tuple[torch.Tensor, list]:
         raise GankitError(f"{path}: no such file or folder")
     if not files:
         raise GankitError(f"no image files under '{path}'")
-    return _load_side(files, channels or _channels(files), 0), [p.stem for p in files]
+    return load_images_as(files, channels or colour_channels(files), 0), [p.stem for p in files]
