@@ -8,6 +8,7 @@ Stacked MNIST and the 2D mixtures get their mode-counting protocols instead of i
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
@@ -124,16 +125,22 @@ def check_per_class(G: nn.Module, per_class: Optional[int], what: str) -> None:
         raise GankitError(f"--per-class must be at least 1, got {per_class}")
 
 
+QUANTISATION_MSE = (2 / 255) ** 2 / 12  # the MSE of rounding [-1, 1] to 8 bits: PSNR's ceiling
+PSNR_MAX = 10 * math.log10(4.0 / QUANTISATION_MSE)
+
+
 def translation_scores(fake: torch.Tensor, target: torch.Tensor, labels: Optional[torch.Tensor] = None,
                        ext=None, real_f: Optional[torch.Tensor] = None, prefix: str = "") -> Dict[str, float]:
     """Image-to-image metrics of outputs against their targets (both (N, C, H, W) in [-1, 1]): PSNR and SSIM
-    (torchmetrics, data range 2, PSNR averaged over images), L1; with a classifier `ext`, FID of the outputs
-    to the real targets' features `real_f` and the share of outputs read as their target's label."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+    (torchmetrics, data range 2), L1; with a classifier `ext`, FID of the outputs to the real targets'
+    features `real_f` and the share of outputs read as their target's label. PSNR is averaged over images,
+    each image's MSE floored at 8-bit quantisation's, (2/255)^2 / 12: an output that matches its target
+    (a hole over background) scores PSNR_MAX = 58.9 dB, not infinity."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
     from gankit.metrics.scores import fid
     fake, target = fake.float().cpu(), target.float().cpu()
-    out = {"psnr": float(peak_signal_noise_ratio(fake, target, data_range=2.0, reduction="none",
-                                                 dim=(1, 2, 3)).mean()),
+    mse = (fake - target).pow(2).flatten(1).mean(1).clamp_min(QUANTISATION_MSE)
+    out = {"psnr": float((10 * torch.log10(4.0 / mse)).mean()),
            "ssim": float(structural_similarity_index_measure(fake, target, data_range=2.0)),
            "l1": float((fake - target).abs().mean())}
     if ext is not None:
@@ -153,7 +160,7 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
     from gankit.tasks import Inpaint, centre_square, translate
     if held_out.full is not None and task.any_size:
         return whole_image_scores(G, task, held_out, seed)
-    if task.two_way:
+    if task.unpaired:
         return unpaired_scores(G, task, held_out, features_of)
     ext, real_f = None, None
     if features_of is not None and features_of.c is not None:
@@ -170,26 +177,29 @@ def evaluate_translation(G: nn.Module, task, held_out: Dataset, features_of: Opt
 
 
 def unpaired_scores(G: nn.Module, task, held_out: Dataset, features_of: Optional[Dataset] = None) -> Dict[str, float]:
-    """An unpaired run on each domain's held-out images, per direction (`AtoB/...`, `BtoA/...`): `cycle_l1`,
-    the mean |G_BA(G_AB(a)) - a| (and the reverse), and `map_scores` of its two G's."""
+    """An unpaired run on each domain's held-out images, per direction it learned (`AtoB/...`, `BtoA/...`):
+    `map_scores` of its G's and, both ways, `cycle_l1`, the mean |G_BA(G_AB(a)) - a| (and the reverse)."""
     from gankit.tasks import translate
     move = lambda x, direction: translate(G, task, x, direction=direction)[0]  # noqa: E731
-    return map_scores(move, held_out, features_of, cycle=True, device=next(G.parameters()).device)
+    return map_scores(move, held_out, features_of, cycle=task.two_way, device=next(G.parameters()).device,
+                      directions=("AtoB", "BtoA") if task.two_way else ("AtoB",))
 
 
 def map_scores(move, held_out: Dataset, features_of: Optional[Dataset] = None, cycle: bool = False,
-               device="cpu") -> Dict[str, float]:
+               device="cpu", directions=("AtoB", "BtoA")) -> Dict[str, float]:
     """A map between the two domains of an unpaired split, `move(x, "AtoB" | "BtoA") -> images`, per direction:
     with labelled domains, in the classifier features of the *target* domain's training images (`features_of`
     and its `.b`), `labels`, the share of translations read as their source image's label (label preservation,
     as CyCADA and UNIT report MNIST <-> USPS), and `fid` to the target domain's held-out images; with `cycle`,
-    `cycle_l1` of the map there and back. `fid` alone: the mean of both directions' FIDs."""
+    `cycle_l1` of the map there and back. `fid` alone: the mean of the directions' FIDs."""
     from gankit.metrics.scores import fid
     out: Dict[str, float] = {}
     domains = {"A": (held_out, features_of), "B": (held_out.b, features_of.b if features_of is not None else None)}
     for src, dst in (("A", "B"), ("B", "A")):
         (x, _), (target, target_train) = domains[src], domains[dst]
         there, back = f"{src}to{dst}", f"{dst}to{src}"
+        if there not in directions:
+            continue
         fake = move(x.x, there)
         if cycle:
             out[f"{there}/cycle_l1"] = float((move(fake, back).cpu() - x.x).abs().mean())
@@ -199,7 +209,7 @@ def map_scores(move, held_out: Dataset, features_of: Optional[Dataset] = None, c
             out[f"{there}/fid"] = fid(ext(target.x)[0], fake_f)
             out[f"{there}/labels"] = float((logits.argmax(1).cpu() == x.c).double().mean())
     fids = [v for k, v in out.items() if k.endswith("/fid")]
-    if fids:  # the mean of both directions: what train.eval_every keeps checkpoints/best.pt by
+    if fids:  # the mean over the directions: what train.eval_every keeps checkpoints/best.pt by
         out["fid"] = sum(fids) / len(fids)
     return {**out, "n_A": len(held_out), "n_B": len(held_out.b)}
 
