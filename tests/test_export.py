@@ -28,7 +28,8 @@ TASK_CASES = [("pix2pix", {"name": "translate", "input": "edges"}, (1, 28, 28)),
               ("srresnet", {"name": "sr", "scale": 4}, (1, 28, 28)),
               ("srresnet", {"name": "sr", "scale": 4}, (3, 32, 32)),
               ("cyclegan", {"name": "cycle"}, (1, 28, 28)),
-              ("cyclegan", {"name": "cycle"}, (3, 32, 32))]
+              ("cyclegan", {"name": "cycle"}, (3, 32, 32)),
+              ("cut", {"name": "cut"}, (1, 28, 28))]
 
 
 def noise_g(family, shape, c_dim, seed=0):
@@ -43,9 +44,9 @@ def task_g(family, task, shape, seed=0):
     torch.manual_seed(seed)
     c, side = shape[0], shape[1]
     in_shape = {"translate": (c, side, side), "inpaint": (c + 1, side, side),
-                "sr": (c, side // 4, side // 4), "cycle": shape}[task["name"]]
+                "sr": (c, side // 4, side // 4), "cycle": shape, "cut": shape}[task["name"]]
     d_shape = (c + in_shape[0], side, side) if task["name"] == "translate" else shape
-    args = {"g_width": 8, "d_width": 8, **({"blocks": 2} if family in ("srresnet", "cyclegan") else {})}
+    args = {"g_width": 8, "d_width": 8, **({"blocks": 2} if family in ("srresnet", "cyclegan", "cut") else {})}
     meta = {"family": family, "img_shape": list(shape), "c_dim": 0, "z_dim": 0, "args": args, "d_pca": 0,
             "class_names": [], "data": "test", "task": task, "in_shape": list(in_shape), "d_shape": list(d_shape)}
     return randomise(generator_from(meta))

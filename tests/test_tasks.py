@@ -37,6 +37,8 @@ def test_translator_contract(family, side):
         in_shape, out_shape, d_shape, args = (3, side // 4, side // 4), (3, side, side), (3, side, side), {"blocks": 2}
     elif family == "cyclegan":
         in_shape, out_shape, d_shape, args = (2, side, side), (1, side, side), (1, side, side), {"blocks": 1}
+    elif family == "cut":  # G reads its output with its own encoder: one shape in and out
+        in_shape, out_shape, d_shape, args = (3, side, side), (3, side, side), (3, side, side), {"blocks": 1}
     else:
         in_shape, out_shape, d_shape, args = (2, side, side), (1, side, side), (3, side, side), {}
     G, D = build_translator(family, in_shape, out_shape, d_shape, {"g_width": 8, "d_width": 8, **args})
@@ -47,7 +49,10 @@ def test_translator_contract(family, side):
     judged = torch.cat([x, y], 1) if family == "pix2pix" else y
     logits = D(judged)
     assert logits.dim() == 2 and logits.shape[0] == 4 and logits.shape[1] >= 1
-    (logits.sum() + y.sum()).backward()
+    heads = 0  # cut: its patch heads work in the training pass only
+    if family == "cut":
+        heads = sum(t.sum() for t in G(x, patches=torch.rand(4, len(G.taps), side * side))[1])
+    (logits.sum() + y.sum() + heads).backward()
     for name, p in list(G.named_parameters()) + list(D.named_parameters()):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     G2, D2 = build_translator(family, in_shape, out_shape, d_shape, {"g_width": 8, "d_width": 8, **args})
@@ -87,6 +92,21 @@ def test_reconstruction_losses_have_exact_values():
     torch.testing.assert_close(reconstruction(TaskConfig(l1=1.0), two_fake, two_real, two_holes)["l1"],
                                torch.tensor(0.5))
     assert reconstruction(TaskConfig(), fake, real) == {}
+
+
+def test_psnr_is_torchmetrics_per_image_and_an_exact_match_scores_its_ceiling():
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+    from gankit.evaluate import PSNR_MAX, translation_scores
+    torch.manual_seed(0)
+    target = torch.rand(3, 1, 8, 8) * 2 - 1
+    fake = (target + 0.1 * torch.randn_like(target)).clamp(-1, 1)
+    want = peak_signal_noise_ratio(fake, target, data_range=2.0, reduction="none", dim=(1, 2, 3)).mean()
+    assert translation_scores(fake, target)["psnr"] == pytest.approx(float(want), rel=1e-5)
+    assert translation_scores(target, target)["psnr"] == pytest.approx(PSNR_MAX) == pytest.approx(58.92, abs=0.01)
+    both = torch.cat([fake[:1], target[1:2]]), target[:2]  # one exact image no longer makes the mean infinite
+    got = translation_scores(*both)["psnr"]
+    assert got == pytest.approx((float(peak_signal_noise_ratio(fake[:1], target[:1], data_range=2.0)) + PSNR_MAX) / 2,
+                                rel=1e-5)
 
 
 def test_edges_of_a_hand_made_square():
@@ -137,7 +157,7 @@ def test_each_task_derives_its_inputs_from_a_hand_made_image():
 
 
 def test_every_task_is_registered():
-    assert set(TASKS.names()) == {"noise", "translate", "sr", "inpaint", "cycle"}
+    assert set(TASKS.names()) == {"noise", "translate", "sr", "inpaint", "cycle", "cut"}
 
 
 # --- training that can fail -----------------------------------------------------------------------------------

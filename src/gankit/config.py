@@ -67,7 +67,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    name: str = "noise"         # registered task (see `gankit.tasks.TASKS`): noise | translate | sr | inpaint | cycle
+    name: str = "noise"         # registered task (see `gankit.tasks.TASKS`): noise | translate | sr | inpaint | cycle | cut
     input: str = ""             # translate without pairs: how inputs come from targets ("edges": Sobel)
     scale: int = 4              # sr: the downscaling factor (a power of 2)
     l1: float = 0.0             # weight of the L1 reconstruction loss in G's loss (pix2pix: 100)
@@ -76,8 +76,12 @@ class TaskConfig:
     adv: float = 1.0            # weight of the adversarial term in G's loss (SRGAN: 1e-3; 0: reconstruction only)
     pretrain_steps: int = 0     # G steps on the reconstruction loss alone before D joins (SRGAN)
     cycle: float = 0.0          # cycle: weight of the cycle-consistency L1, both directions (CycleGAN: 10)
-    identity: float = 0.0       # cycle: weight of the identity L1 as a share of `cycle` (CycleGAN: 0.5)
+    identity: float = 0.0       # cycle: weight of the identity L1 as a share of `cycle` (CycleGAN: 0.5); cut: of
+    #                             the identity PatchNCE on B -> G(B) beside A -> G(A) (CUT: 1, FastCUT: 0)
     pool: int = 0               # cycle: fakes kept per D, half of D's fakes drawn from them (CycleGAN: 50)
+    nce: float = 0.0            # cut: weight of the PatchNCE loss (CUT: 1, FastCUT: 10)
+    patches: int = 256          # cut: patches sampled per image at each feature tap (CUT: 256)
+    nce_t: float = 0.07         # cut: temperature of the PatchNCE loss (CUT: 0.07)
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,8 @@ def validate(cfg: Config) -> None:
     positive = {"train.steps": t.steps, "train.batch_size": t.batch_size, "train.n_critic": t.n_critic,
                 "train.log_every": t.log_every, "train.sample_every": t.sample_every,
                 "train.ckpt_every": t.ckpt_every, "model.z_dim": cfg.model.z_dim,
-                "loss.r1_every": cfg.loss.r1_every, "train.pack": t.pack}
+                "loss.r1_every": cfg.loss.r1_every, "train.pack": t.pack, "task.patches": cfg.task.patches,
+                "task.nce_t": cfg.task.nce_t}
     for key, v in positive.items():
         if v <= 0:
             raise GankitError(f"{key} must be positive, got {v}")
@@ -285,7 +290,7 @@ def validate(cfg: Config) -> None:
                    "model.d_pca": cfg.model.d_pca, "task.l1": cfg.task.l1, "task.l2": cfg.task.l2,
                    "task.perceptual": cfg.task.perceptual, "task.adv": cfg.task.adv,
                    "task.pretrain_steps": cfg.task.pretrain_steps, "task.cycle": cfg.task.cycle,
-                   "task.identity": cfg.task.identity, "task.pool": cfg.task.pool,
+                   "task.identity": cfg.task.identity, "task.pool": cfg.task.pool, "task.nce": cfg.task.nce,
                    "data.crop": cfg.data.crop}.items():
         if v < 0:
             raise GankitError(f"{key} must be >= 0, got {v}")

@@ -40,10 +40,12 @@ class Portable(nn.Module):
 
     def __init__(self, G: nn.Module, direction: Optional[str] = None):
         super().__init__()
-        if direction is not None and not G.task.two_way:
-            raise GankitError("--direction is for unpaired runs (task.name=cycle); drop it")
+        if direction is not None and not G.task.unpaired:
+            raise GankitError("--direction is for unpaired runs (task.name=cycle or cut); drop it")
+        if direction == "BtoA" and not G.task.two_way:
+            raise GankitError(f"--direction BtoA: this run (task.name={G.task.cfg.name}) learned A to B only")
         self.task, self.meta = G.task, G.meta
-        self.direction = (direction or "AtoB") if G.task.two_way else None
+        self.direction = (direction or "AtoB") if G.task.unpaired else None
         self.G = G.one_way(self.direction) if self.direction else G  # only that direction's weights
         self.kind = "noise" if G.task.has_latent else "inpaint" if G.task.cfg.name == "inpaint" else "image"
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from gankit import checkpoint, hardware, nets
 from gankit.registry import GankitError
-from gankit.tasks import task_from_meta
+from gankit.tasks import TASKS, task_from_meta
 
 
 def _build(meta: dict):
@@ -17,7 +17,7 @@ def _build(meta: dict):
     task = meta.get("task", {}).get("name", "noise")
     if task != "noise":
         return nets.build_translator(meta["family"], tuple(meta["in_shape"]), tuple(meta["img_shape"]),
-                                     tuple(meta["d_shape"]), meta["args"], two_way=task == "cycle")
+                                     tuple(meta["d_shape"]), meta["args"], two_way=TASKS.get(task).two_way)
     return nets.build(meta["family"], tuple(meta["img_shape"]), meta["c_dim"], meta["z_dim"], meta["args"],
                       meta.get("d_pca", 0))
 

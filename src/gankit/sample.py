@@ -182,9 +182,12 @@ def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] 
     if task.has_latent:
         raise GankitError("gankit translate needs an image-to-image run (task.name=translate, sr, inpaint or "
                           "cycle); this one maps noise to images: use gankit sample")
-    if direction is not None and not task.two_way:
-        raise GankitError("--direction is for unpaired runs (task.name=cycle); this run translates one way: "
+    if direction is not None and not task.unpaired:
+        raise GankitError("--direction is for unpaired runs (task.name=cycle or cut); this run translates one way: "
                           "drop --direction")
+    if direction == "BtoA" and not task.two_way:
+        raise GankitError(f"--direction BtoA: this run (task.name={task.cfg.name}) learned A to B only; drop "
+                          f"--direction, or train the other way round (swap the folders A/ and B/)")
     if direction is not None and direction not in DIRECTIONS:
         raise GankitError(f"--direction {direction}: this run translates {' and '.join(DIRECTIONS)}")
     want = task.img_shape[0] if from_targets or isinstance(task, Inpaint) else task.in_shape()[0]

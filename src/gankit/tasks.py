@@ -98,7 +98,8 @@ class Task:
     has_latent = False
     any_size = False  # G takes images of any size (fully convolutional, no size-bound draws): evaluation of a
     #                   data.crop run then reads its held-out images whole
-    two_way = False   # G and D are pairs (nets.img2img.TwoWay, TwoDomains): unpaired translation
+    unpaired = False  # trains on two unpaired domains (Dataset.b): cycle, cut
+    two_way = False   # G and D are pairs (nets.img2img.TwoWay, TwoDomains): unpaired translation both ways
     features: Optional[nn.Module] = None  # sr with task.perceptual: the frozen classifier body (build_task)
 
     def __init__(self, cfg: TaskConfig, img_shape: Tuple[int, ...], z_dim: int = 0):
@@ -269,8 +270,27 @@ class Inpaint(Task):
         return reconstruction(self.cfg, fake, batch["real"], weight=batch["mask"])
 
 
+class Unpaired(Task):
+    """Base of the unpaired tasks: two domains, each with its own held-out split; G's input is an image of
+    its source domain."""
+    unpaired = True
+
+    def split(self, ds):
+        """Each domain's own held-out split (as `Task.split`); the training and held-out sets keep theirs in `.b`."""
+        if ds.b is None:
+            raise GankitError(f"task.name={self.cfg.name} translates between two domains; data set '{ds.name}' has "
+                              f"one (use data.name=unpaired data.root=DIR with A/ and B/, or mnist2digits)")
+        train_a, held_a = Task.split(self, ds)
+        train_b, held_b = Task.split(self, ds.b)
+        train_a.b, held_a.b = train_b, held_b
+        return train_a, held_a
+
+    def inputs(self, real, noise):
+        return {"input": real}  # a direction's input is an image of its source domain
+
+
 @TASKS.register("cycle")
-class Cycle(Task):
+class Cycle(Unpaired):
     """Unpaired translation (CycleGAN, Zhu et al. 2017): G_AB and G_BA, D_A and D_B (one module each:
     nets.img2img.TwoWay, TwoDomains), trained on a batch of A and a batch of B stacked; D judges real (a, b)
     against fakes (G_BA(b), G_AB(a)), half of them drawn from a pool of the last `task.pool` fakes per D (the
@@ -283,19 +303,6 @@ class Cycle(Task):
     def __init__(self, cfg, img_shape, z_dim=0):
         super().__init__(cfg, img_shape, z_dim)
         self.pools = [None, None]  # (k, C, H, W) fakes of domain A and of domain B
-
-    def split(self, ds):
-        """Each domain's own held-out split (as `Task.split`); the training and held-out sets keep theirs in `.b`."""
-        if ds.b is None:
-            raise GankitError(f"task.name=cycle translates between two domains; data set '{ds.name}' has one "
-                              f"(use data.name=unpaired data.root=DIR with A/ and B/, or mnist2digits)")
-        train_a, held_a = Task.split(self, ds)
-        train_b, held_b = Task.split(self, ds.b)
-        train_a.b, held_a.b = train_b, held_b
-        return train_a, held_a
-
-    def inputs(self, real, noise):
-        return {"input": real}  # a direction's input is an image of its source domain
 
     def batch(self, real, c, noise, b=None):
         return {"real": torch.cat([real, b]), "c": None}
@@ -353,12 +360,57 @@ class Cycle(Task):
         self.pools = list(state.get("pools", [None, None]))
 
 
+def patch_nce(q: Tensor, k: Tensor, t: float) -> Tensor:
+    """CUT's PatchNCE loss (Park et al. 2020), per image: q, k (M, P, C) L2-normalised features of P patches of
+    the output and of the input at the same positions; each q patch must pick out its own k patch among the
+    image's P (InfoNCE, temperature t; the other patches of the same image are the negatives, the
+    reference's default). k is a fixed target (detached). In fp32. -> (M,) the mean over patches."""
+    with torch.autocast(q.device.type, enabled=False):
+        q, k = q.float(), k.detach().float()
+        logits = torch.bmm(q, k.transpose(1, 2)) / t  # (M, P, P): positives on the diagonal
+        target = torch.arange(q.shape[1], device=q.device).repeat(q.shape[0])
+        return F.cross_entropy(logits.flatten(0, 1), target, reduction="none").view(q.shape[0], -1).mean(1)
+
+
+@TASKS.register("cut")
+class Contrastive(Unpaired):
+    """Unpaired translation one way, A -> B (CUT, Park et al. 2020): one G (nets.img2img.PatchFeatures), one D
+    on domain B, and instead of a second G and a cycle, `task.nce` x the PatchNCE loss between patches of
+    G(a) and of a at the same positions, in G's own encoder features at its taps (`patch_nce`, averaged
+    over the taps; `task.patches` per image and tap, temperature `task.nce_t`). With `task.identity` the
+    same loss on b -> G(b) joins, weighted `identity` to A's 1, the two averaged (the reference's nce_idt:
+    identity 1; FastCUT: 0). The patch positions are drawn per image from the shared stream."""
+
+    def batch(self, real, c, noise, b=None):
+        return {"real": b, "c": None, "source": real}  # D judges domain B; G translates the batch of A
+
+    def generate(self, G, batch, noise):
+        if "input" in batch:  # translate, export: images of A
+            return G(batch["input"])
+        a, b = batch["source"], batch["real"]
+        taps, hw = len(getattr(G, "module", G).taps), a.shape[-2] * a.shape[-1]  # G may be DDP-wrapped
+        u = [noise.rand(len(a), taps, hw, device=a.device)]  # per image, so a split batch draws the same
+        if self.cfg.identity:
+            u.append(noise.rand(len(b), taps, hw, device=b.device))
+        x = torch.cat([a, b]) if self.cfg.identity else a
+        out, batch["q"], batch["k"] = G(x, patches=torch.cat(u), n_patches=self.cfg.patches)
+        return out[:len(a)]  # G(a): the fakes of domain B
+
+    def g_terms(self, batch, fake):
+        if not self.cfg.nce:
+            return {}
+        per_image = torch.stack([patch_nce(q, k, self.cfg.nce_t) for q, k in zip(batch["q"], batch["k"])]).mean(0)
+        n, w = len(batch["source"]), self.cfg.identity
+        nce = per_image[:n].mean() if not w else (per_image[:n].mean() + w * per_image[n:].mean()) / (1 + w)
+        return {"nce": self.cfg.nce * nce}
+
+
 def build_task(cfg: TaskConfig, ds, z_dim: int) -> Task:
     """The config's task for data set `ds` (a paired set fixes the translation's input channels)."""
     cls = TASKS.get(cfg.name)
-    if getattr(ds, "b", None) is not None and cls is not Cycle:
+    if getattr(ds, "b", None) is not None and not cls.unpaired:
         raise GankitError(f"data set '{ds.name}' holds two unpaired domains: train it with task.name=cycle "
-                          f"(--recipe cyclegan)")
+                          f"(--recipe cyclegan) or task.name=cut (--recipe cut)")
     if cls is Noise:
         return Noise(cfg, ds.img_shape, z_dim)
     if not ds.is_image:
@@ -400,7 +452,10 @@ def translate(G: nn.Module, task: Task, images: Tensor, from_targets: bool = Fal
     with `seed` when None). Unpaired runs translate in `direction` (AtoB or BtoA).
     -> (outputs, G's inputs, masks or None), on G's device."""
     from gankit.distributed import SharedNoise, World
-    if task.two_way:
+    if task.unpaired and not task.two_way and direction != "AtoB":
+        raise GankitError(f"this run translates one way, A to B (task.name={task.cfg.name}); {direction} is not "
+                          f"one it learned")
+    if task.unpaired:
         G = G.one_way(direction)
     device = next(G.parameters()).device
     noise = SharedNoise(torch.Generator().manual_seed(seed), World())
@@ -423,7 +478,8 @@ def translate(G: nn.Module, task: Task, images: Tensor, from_targets: bool = Fal
 
 def example_grid(G: nn.Module, task: Task, held_out, n: int = 8) -> Tensor:
     """Rows input | output | target for the first `n` held-out images (fixed inputs and holes): (3n, C, H, W).
-    Unpaired runs: rows A | G_AB(A) | G_BA(G_AB(A)) and B | G_BA(B) | G_AB(G_BA(B)): (6n, C, H, W)."""
+    Unpaired runs: rows A | G_AB(A) | G_BA(G_AB(A)) and B | G_BA(B) | G_AB(G_BA(B)): (6n, C, H, W); one way
+    (cut): A | G(A) | real images of B."""
     if task.two_way:
         rows = []
         first = slice(n)
@@ -432,6 +488,8 @@ def example_grid(G: nn.Module, task: Task, held_out, n: int = 8) -> Tensor:
             rows += [x.cpu(), y.cpu(), translate(G, task, y, direction=back)[0].cpu()]
         return torch.cat(rows)
     x = held_out.images(slice(n))
+    if task.unpaired:
+        return torch.cat([x.cpu(), translate(G, task, x)[0].cpu(), held_out.b.images(slice(n)).cpu()])
     if held_out.a is not None:
         fake, a, m = translate(G, task, held_out.a[:n])
     else:

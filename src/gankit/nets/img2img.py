@@ -1,5 +1,5 @@
-"""Image-to-image nets: the pix2pix U-Net, SRResNet, CycleGAN's ResNet G, and the PatchGAN discriminator
-(registry TRANSLATORS).
+"""Image-to-image nets: the pix2pix U-Net, SRResNet, CycleGAN's ResNet G (and CUT's, with its patch heads),
+and the PatchGAN discriminator (registry TRANSLATORS).
 
 A translator family registers `build(in_shape, out_shape, d_shape, **args) -> (G, D)`, all three shapes
 coming from the task (tasks.py): G maps (N, *in_shape) -> (N, *out_shape) in [-1, 1] and has attributes
@@ -8,7 +8,8 @@ logits (P >= 1 judged patches per image, higher = more real). Like every net her
 
 Unpaired translation (task `cycle`) trains two of each: `build_two_way` pairs G_AB with G_BA (`TwoWay`) and
 D_A with D_B (`TwoDomains`), so the loop still holds one G, one D and one optimizer each (as CycleGAN's
-reference code chains both nets' parameters into one Adam).
+reference code chains both nets' parameters into one Adam). CUT (task `cut`) translates one way; its G
+(`PatchFeatures`) also returns the projected patch features its contrastive loss compares.
 """
 from __future__ import annotations
 
@@ -117,8 +118,16 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"the CycleGAN G keeps the size, a multiple of {2 ** downs}; got {in_shape} -> {out_shape}")
         norm = lambda ch: nn.InstanceNorm2d(ch)  # noqa: E731  (affine=False, no running statistics)
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_shape[0], width, 7), norm(width), nn.ReLU()]
+        # CUT's feature taps, indices into self.net (-1: the input image), as the reference's layers 0, 4, 8,
+        # 12, 16: the input, each downsampling conv, the 1st and the 5th residual block (the last, if fewer)
+        self.taps, self.tap_channels = [-1], [in_shape[0]]
         for k in (2 ** i for i in range(downs)):
+            self.taps.append(len(layers))
+            self.tap_channels.append(width * 2 * k)
             layers += [nn.Conv2d(width * k, width * 2 * k, 3, 2, 1), norm(width * 2 * k), nn.ReLU()]
+        if blocks:
+            self.taps += sorted({len(layers), len(layers) + min(4, blocks - 1)})
+            self.tap_channels += [width * 2 ** downs] * (len(self.taps) - len(self.tap_channels))
         layers += [ReflectResBlock(width * 2 ** downs) for _ in range(blocks)]
         for k in (2 ** i for i in range(downs, 0, -1)):
             layers += [nn.ConvTranspose2d(width * k, width * k // 2, 3, 2, 1, output_padding=1),
@@ -128,6 +137,60 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.net(x)  # (N, *out_shape)
+
+
+class PatchFeatures(nn.Module):
+    """CUT's G (Park et al. 2020): a `ResnetGenerator` whose encoder features at its `taps` are sampled at
+    patch positions and projected, each tap by its own MLP head (Linear, ReLU, Linear to `head_dim`), then
+    L2-normalised: the reference's PatchSampleF. `G(x)` translates. The training pass `G(x, patches=u)`
+    takes x (M, C, H, W) and u (M, T, H*W) uniform draws (T = len(G.taps)): at tap t, with H_t*W_t positions,
+    image i's patches are the first min(n_patches, H_t*W_t) of u[i, t, :H_t*W_t].argsort(). It returns
+    (G(x), q, k), q[t] and k[t] (M, P_t, head_dim) the projected features of G(x) and of x at the same
+    positions, all in one forward (DDP's contract). The reference taps the reflection-padded input; the
+    input itself is tapped here, so that no tap has more than H*W positions (the padding repeats border
+    pixels)."""
+
+    def __init__(self, gen: ResnetGenerator, head_dim: int = 256):
+        super().__init__()
+        if gen.in_shape != gen.img_shape:
+            raise ValueError(f"CUT reads its output with its own encoder, so input and output need one shape; got "
+                             f"{gen.in_shape} -> {gen.img_shape}")
+        self.gen = gen
+        self.in_shape, self.img_shape, self.z_dim, self.c_dim = gen.in_shape, gen.img_shape, 0, 0
+        self.taps = list(gen.taps)
+        self.heads = nn.ModuleList([nn.Sequential(nn.Linear(ch, head_dim), nn.ReLU(), nn.Linear(head_dim, head_dim))
+                                    for ch in gen.tap_channels])
+
+    def one_way(self, direction: str = "AtoB") -> nn.Module:
+        """The translator alone (translate, export): CUT learns A -> B only."""
+        if direction != "AtoB":
+            raise ValueError(f"CUT translates AtoB only, got {direction!r}")
+        return self.gen
+
+    def encode(self, x: torch.Tensor):
+        """-> (features at each tap, the encoder's output after the last tap)."""
+        feats, h = ([x] if self.taps[0] == -1 else []), x
+        for i, layer in enumerate(self.gen.net[: self.taps[-1] + 1]):
+            h = layer(h)
+            if i in self.taps:
+                feats.append(h)
+        return feats, h
+
+    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor] = None, patches: Optional[torch.Tensor] = None,
+                n_patches: int = 256):
+        if patches is None:
+            return self.gen(x)  # (N, *img_shape)
+        k_feats, h = self.encode(x)
+        out = self.gen.net[self.taps[-1] + 1:](h)
+        q_feats, _ = self.encode(out)
+        q, k = [], []
+        for t, (fq, fk, head) in enumerate(zip(q_feats, k_feats, self.heads)):
+            ch, positions = fq.shape[1], fq.shape[2] * fq.shape[3]
+            ids = patches[:, t, :positions].argsort(1)[:, :min(n_patches, positions)]  # (M, P)
+            at = ids[:, None].expand(-1, ch, -1)
+            q.append(F.normalize(head(fq.flatten(2).gather(2, at).transpose(1, 2)), dim=-1))  # (M, P, head_dim)
+            k.append(F.normalize(head(fk.flatten(2).gather(2, at).transpose(1, 2)), dim=-1))
+        return out, q, k
 
 
 class ReflectResBlock(nn.Module):
@@ -194,6 +257,23 @@ def cyclegan(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tup
         for m in net.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0.0, 0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    return G, D
+
+
+@TRANSLATORS.register("cut")
+def cut(in_shape: Tuple[int, ...], out_shape: Tuple[int, ...], d_shape: Tuple[int, ...], g_width: int = 64,
+        blocks: int = 6, downs: int = 2, d_width: int = 64, max_width: int = 512, d_layers: int = 0,
+        head_dim: int = 256):
+    """CUT (Park et al. 2020): CycleGAN's ResNet G with the patch heads of its contrastive loss
+    (`PatchFeatures`), a PatchGAN D with InstanceNorm; the reference's xavier-normal init, gain 0.02."""
+    G = PatchFeatures(ResnetGenerator(in_shape, out_shape, g_width, blocks, downs), head_dim)
+    D = PatchGAN(d_shape, d_width, max_width, d_layers, norm="instance")
+    for net in (G, D):
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.xavier_normal_(m.weight, gain=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
     return G, D
