@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ from gankit.evaluate import (evaluate_translation, get_extractor, translation_sc
                              whole_images)
 from gankit.metrics.scores import fid
 from gankit.stats import read_stats
+from gankit.hardware import pick_device
 from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
+from gankit.trainer import resolve_amp
 
 VARIANTS = {"(a) reconstruction alone": ["task.pretrain_steps=1000000000"],  # D never joins
             "(b) adversarial alone": ["task.l1=0", "task.l2=0", "task.adv=1", "task.pretrain_steps=0"],
@@ -78,6 +81,14 @@ def baselines(task, held, train_ds) -> dict:
     return out
 
 
+def finished_run(out: Path, cfg) -> Path:
+    """The newest run under `out` trained with `cfg` that wrote its generator (`--reuse`)."""
+    for run in sorted(out.glob(f"*-{cfg.recipe}"), reverse=True):
+        if (run / "generator.json").is_file() and load_config(file=str(run / "config.yaml")) == cfg:
+            return run
+    raise SystemExit(f"--reuse: no finished run of {cfg.recipe} with this row's config under {out}")
+
+
 def row(name: str, steps, seconds, m: dict, prefix: str = "") -> str:
     cells = [f"{m[prefix + k]:.4f}" if k in ("ssim", "l1", "accuracy") else f"{m[prefix + k]:.2f}" for k in COLUMNS]
     return f"| {name} | {steps} | {seconds} | " + " | ".join(cells) + " |"
@@ -89,12 +100,16 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-time budget of each training run")
     ap.add_argument("--out", default="runs-img2img")
     ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
+    ap.add_argument("--reuse", action="store_true", help="score the newest finished run of each row in --out "
+                                                         "(same config) instead of training it again")
     a = ap.parse_args()
     lines = ["| task | method | steps | wall s | PSNR dB | SSIM | L1 | FID | digit accuracy |",
              "|---|---|---|---|---|---|---|---|---|"]
-    whole_lines, notes = [], []
+    whole_lines, notes, precisions = [], [], []
     for recipe in a.recipes:
         cfg = load_config(recipe)
+        bf16 = resolve_amp(cfg.train.amp, pick_device(cfg.train.device))
+        precisions.append(f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={cfg.train.amp})")
         ds = build_dataset(cfg.data)
         task = build_task(cfg.task, ds, cfg.model.z_dim)
         train_ds, held = task.split(ds)
@@ -118,9 +133,13 @@ def main() -> None:
         for name, over in VARIANTS.items():
             run_cfg = load_config(recipe, overrides=[f"out={a.out}", f"train.max_minutes={a.minutes}",
                                                      "train.steps=1000000", *over])
-            t = time.perf_counter()
-            run = gankit.train(run_cfg, quiet=True)
-            seconds = time.perf_counter() - t
+            if a.reuse:
+                run = finished_run(Path(a.out), run_cfg)
+                seconds = read_stats(run / "stats.jsonl")[-1]["time/elapsed_s"]
+            else:
+                t = time.perf_counter()
+                run = gankit.train(run_cfg, quiet=True)
+                seconds = time.perf_counter() - t
             steps = read_stats(run / "stats.jsonl")[-1]["step"]
             G = gankit.load(run)
             m = evaluate_translation(G, G.task, held, features_of=train_ds)
@@ -136,8 +155,8 @@ def main() -> None:
                       + whole_lines)
     print("\n" + table)
     if a.write:
-        write_results(a.write, results_fragment(table, note=f"Each run trains for {a.minutes:g} minutes. "
-                                                            + " ".join(notes)))
+        note = f"Each run trains for {a.minutes:g} minutes. " + " ".join(notes)
+        write_results(a.write, results_fragment(table, precision=", ".join(precisions), note=note))
 
 
 if __name__ == "__main__":
