@@ -26,6 +26,7 @@ SECTIONS = [
     ("img2img", "Image to image: reconstruction alone, adversarial alone, both, and the baselines"),
     ("img2img-photos", "Super-resolution of natural photos (x4), scored on whole held-out photos"),
     ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
+    ("unpaired-cut", "Unpaired translation one way (CUT): label preservation and FID to domain B"),
     ("data", "Own data at scale: a prepared set of 50,000 images at 128x128x3, from disk and in memory"),
     ("limited", "Limited data: 250 to 5,000 digits, without augmentation, with DiffAugment, with ADA"),
     ("augment", "Generated data for classifiers: CAS and augmentation of small training sets"),

@@ -1,8 +1,10 @@
-"""Unpaired translation, measured: the cyclegan recipe on each bundled unpaired task, trained for its steps
-(at most a wall time), then scored on each domain's held-out images beside two maps that learn nothing.
+"""Unpaired translation, measured: the cyclegan and cut recipes on each bundled unpaired task, trained for
+their steps (at most a wall time), then scored on each domain's held-out images beside two maps that learn
+nothing. CUT learns A -> B only, so its B -> A cells stay empty.
 
     python benchmarks/unpaired.py --minutes 15 --write docs/results/unpaired.md
-    python benchmarks/unpaired.py --tasks mnist2digits --minutes 1        # one task, quickly
+    python benchmarks/unpaired.py --recipes cut --minutes 15 --write docs/results/unpaired-cut.md
+    python benchmarks/unpaired.py --tasks mnist2digits --recipes cyclegan --minutes 1   # one run, quickly
 
 Scores, per direction: label preservation (the share of translations that a digit classifier trained on
 the *target* domain's training images reads as the source image's digit, as CyCADA and UNIT report
@@ -27,8 +29,10 @@ from gankit.bench import results_fragment, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.evaluate import map_scores, unpaired_scores
+from gankit.hardware import pick_device
 from gankit.stats import read_stats
 from gankit.tasks import build_task
+from gankit.trainer import resolve_amp
 
 PUBLISHED = ("For context only (other data): CyCADA's pixel-level adaptation 95.6% MNIST -> USPS and 96.4% USPS -> "
              "MNIST; UNIT 96.0% and 93.6%; PixelDA 98.2% MNIST -> MNIST-M.")
@@ -54,14 +58,15 @@ def resize_map(task: str, x: torch.Tensor, direction: str, b_train: torch.Tensor
 
 def row(task: str, name: str, m: dict, seconds="", steps="") -> str:
     cycle = (f"{m['AtoB/cycle_l1']:.3f} / {m['BtoA/cycle_l1']:.3f}" if "AtoB/cycle_l1" in m else "")
-    return (f"| {task} | {name} | {100 * m['AtoB/labels']:.1f} | {100 * m['BtoA/labels']:.1f} | {m['AtoB/fid']:.2f} | "
-            f"{m['BtoA/fid']:.2f} | {cycle} | {steps} | {seconds} |")
+    cell = lambda key, scale, digits: f"{scale * m[key]:.{digits}f}" if key in m else ""  # noqa: E731
+    return (f"| {task} | {name} | {cell('AtoB/labels', 100, 1)} | {cell('BtoA/labels', 100, 1)} | "
+            f"{cell('AtoB/fid', 1, 2)} | {cell('BtoA/fid', 1, 2)} | {cycle} | {steps} | {seconds} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", nargs="*", default=["mnist2digits", "mnist2photodigits"])
-    ap.add_argument("--recipe", default="cyclegan")
+    ap.add_argument("--recipes", nargs="*", default=["cyclegan", "cut"])
     ap.add_argument("--minutes", type=float, default=15.0, help="the most wall time of each training run (it stops "
                                                                  "at the recipe's train.steps or here)")
     ap.add_argument("--out", default="runs-unpaired")
@@ -71,29 +76,36 @@ def main() -> None:
     lines = ["| task | map | A→B labels % | B→A labels % | A→B FID | B→A FID | cycle L1 A / B | steps | wall s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for task_name in a.tasks:
-        cfg = load_config(a.recipe, overrides=[f"data.name={task_name}", *a.overrides])
+        cfg = load_config(a.recipes[0], overrides=[f"data.name={task_name}", *a.overrides])
         ds = build_dataset(cfg.data)
         train_ds, held = build_task(cfg.task, ds, 0).split(ds)
         lines.append(row(task_name, "identity (untranslated)", map_scores(lambda x, d: x, held, train_ds)))
         plain = lambda x, d: resize_map(task_name, x, d, train_ds.b.x).clamp(-1, 1)  # noqa: E731
         lines.append(row(task_name, "plain resize / recolour", map_scores(plain, held, train_ds)))
-        run_cfg = load_config(a.recipe, overrides=[f"data.name={task_name}", f"out={a.out}",
-                                                   f"train.max_minutes={a.minutes}", *a.overrides])
-        t = time.perf_counter()
-        run = gankit.train(run_cfg, quiet=True)
-        seconds = time.perf_counter() - t
-        G = gankit.load(run)
-        m = unpaired_scores(G, G.task, held, train_ds)
-        steps = read_stats(run / "stats.jsonl")[-1]["step"]
-        lines.append(row(task_name, f"{a.recipe} (G_AB, G_BA)", m, f"{seconds:.0f}", steps))
-        print(lines[-1], flush=True)
+        for recipe in a.recipes:
+            run_cfg = load_config(recipe, overrides=[f"data.name={task_name}", f"out={a.out}",
+                                                     f"train.max_minutes={a.minutes}", *a.overrides])
+            t = time.perf_counter()
+            run = gankit.train(run_cfg, quiet=True)
+            seconds = time.perf_counter() - t
+            G = gankit.load(run)
+            m = unpaired_scores(G, G.task, held, train_ds)
+            steps = read_stats(run / "stats.jsonl")[-1]["step"]
+            nets = "G_AB, G_BA" if G.task.two_way else "G, A→B only"
+            lines.append(row(task_name, f"{recipe} ({nets})", m, f"{seconds:.0f}", steps))
+            print(lines[-1], flush=True)
     table = "\n".join(lines)
     print("\n" + table)
     if a.write:
         note = (f"Each run trains for the recipe's train.steps or {a.minutes:g} minutes, whichever comes first; "
                 f"scores on each domain's fixed held-out split (mnist-5k: 500 digits; scikit-learn's digits: 179), "
                 f"in the classifier features of the target domain's training images. {PUBLISHED}")
-        write_results(a.write, results_fragment(table, note=note))
+        precisions = []
+        for recipe in a.recipes:
+            t = load_config(recipe, overrides=list(a.overrides)).train
+            bf16 = resolve_amp(t.amp, pick_device(t.device))
+            precisions.append(f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={t.amp})")
+        write_results(a.write, results_fragment(table, precision=", ".join(precisions), note=note))
 
 
 if __name__ == "__main__":
