@@ -16,7 +16,7 @@ from gankit.data import build_dataset
 from gankit.evaluate import map_scores
 from gankit.nets import build_translator
 from gankit.nets.img2img import PatchFeatures
-from gankit.tasks import Contrastive, patch_nce
+from gankit.unpaired import Contrastive, patch_nce
 from gankit.trainer import train
 
 TINY = ["model.args.g_width=8", "model.args.d_width=8", "model.args.blocks=1", "train.batch_size=8",

@@ -18,7 +18,8 @@ from gankit.distributed import SharedNoise, World
 from gankit.nets import build_translator
 from gankit.nets.img2img import TwoDomains, TwoWay
 from gankit.registry import GankitError
-from gankit.tasks import Cycle, build_task
+from gankit.tasks import build_task
+from gankit.unpaired import Cycle
 from gankit.trainer import train
 
 TINY = ["model.args.g_width=8", "model.args.d_width=8", "model.args.blocks=1", "train.batch_size=8",
