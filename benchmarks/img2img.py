@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 import gankit
-from gankit.bench import results_fragment, write_results
+from gankit.bench import results_fragment, training_precision, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
@@ -32,9 +32,7 @@ from gankit.evaluate import (evaluate_translation, get_extractor, translation_sc
                              whole_images)
 from gankit.metrics.scores import fid
 from gankit.stats import read_stats
-from gankit.hardware import pick_device
 from gankit.tasks import Inpaint, SuperResolution, Translate, build_task
-from gankit.trainer import resolve_amp
 
 VARIANTS = {"(a) reconstruction alone": ["task.pretrain_steps=1000000000"],  # D never joins
             "(b) adversarial alone": ["task.l1=0", "task.l2=0", "task.adv=1", "task.pretrain_steps=0"],
@@ -108,8 +106,7 @@ def main() -> None:
     whole_lines, notes, precisions = [], [], []
     for recipe in a.recipes:
         cfg = load_config(recipe)
-        bf16 = resolve_amp(cfg.train.amp, pick_device(cfg.train.device))
-        precisions.append(f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={cfg.train.amp})")
+        precisions.append(training_precision(recipe, cfg))
         ds = build_dataset(cfg.data)
         task = build_task(cfg.task, ds, cfg.model.z_dim)
         train_ds, held = task.split(ds)

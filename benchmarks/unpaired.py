@@ -25,14 +25,12 @@ import torch
 import torch.nn.functional as F
 
 import gankit
-from gankit.bench import results_fragment, write_results
+from gankit.bench import results_fragment, training_precision, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.evaluate import map_scores, unpaired_scores
-from gankit.hardware import pick_device
 from gankit.stats import read_stats
 from gankit.tasks import build_task
-from gankit.trainer import resolve_amp
 
 PUBLISHED = ("For context only (other data): CyCADA's pixel-level adaptation 95.6% MNIST -> USPS and 96.4% USPS -> "
              "MNIST; UNIT 96.0% and 93.6%; PixelDA 98.2% MNIST -> MNIST-M.")
@@ -100,11 +98,7 @@ def main() -> None:
         note = (f"Each run trains for the recipe's train.steps or {a.minutes:g} minutes, whichever comes first; "
                 f"scores on each domain's fixed held-out split (mnist-5k: 500 digits; scikit-learn's digits: 179), "
                 f"in the classifier features of the target domain's training images. {PUBLISHED}")
-        precisions = []
-        for recipe in a.recipes:
-            t = load_config(recipe, overrides=list(a.overrides)).train
-            bf16 = resolve_amp(t.amp, pick_device(t.device))
-            precisions.append(f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={t.amp})")
+        precisions = [training_precision(r, load_config(r, overrides=list(a.overrides))) for r in a.recipes]
         write_results(a.write, results_fragment(table, precision=", ".join(precisions), note=note))
 
 

@@ -142,6 +142,15 @@ def _say(results: Dict[str, List[dict]], name: str, seed: int, r: dict) -> None:
           f"({r['cpu_seconds']:.0f} CPU-s){acc}", flush=True)
 
 
+def training_precision(recipe: str, cfg) -> str:
+    """How `cfg` (a config of `recipe`) trains on this machine, for a fragment's header: 'bf16 autocast for
+    RECIPE (train.amp=auto)' where bf16 is native, else 'fp32 for RECIPE (...)'."""
+    from gankit.hardware import pick_device
+    from gankit.trainer import resolve_amp
+    bf16 = resolve_amp(cfg.train.amp, pick_device(cfg.train.device))
+    return f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={cfg.train.amp})"
+
+
 def results_fragment(table: str, command: Optional[str] = None, precision: str = "fp32 (train.amp=off)",
                      note: str = "") -> str:
     """A measured table as a docs/results/*.md fragment: the command that regenerates it (default: this
