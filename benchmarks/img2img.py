@@ -5,6 +5,12 @@ both (the recipe), then score each on the held-out split beside the baselines th
     python benchmarks/img2img.py --minutes 10 --write docs/results/img2img.md
     python benchmarks/img2img.py --recipes photos-x4 --minutes 10 --write docs/results/img2img-photos.md
     python benchmarks/img2img.py --recipes srgan-x4 --minutes 1          # one task, quickly
+    python benchmarks/img2img.py --recipes inpaint --minutes 10 --fit-schedule
+
+With `--fit-schedule` each run's lr schedule (the recipes' linear decay) ends inside the budget: a timing run
+of --probe steps measures the variant's seconds per step first (not counted in the budget), and the run
+trains for the steps that fill 97% of it, with the budget as a cap. Without it a run is stopped by the
+budget at a nearly constant lr, long before its decay.
 
 Baselines: bicubic upsampling (super-resolution); OpenCV's Telea inpainting (`cv2.inpaint`, from
 opencv-python-headless, the benchmark extra) and each image's mean fill (holes); the input itself (edges).
@@ -16,6 +22,8 @@ in a table of their own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,12 +87,31 @@ def baselines(task, held, train_ds) -> dict:
     return out
 
 
-def finished_run(out: Path, cfg) -> Path:
-    """The newest run under `out` trained with `cfg` that wrote its generator (`--reuse`)."""
+def finished_run(out: Path, cfg, any_steps: bool = False) -> Path:
+    """The newest run under `out` trained with `cfg` that wrote its generator (`--reuse`); `any_steps`: with
+    whatever train.steps its schedule was fitted to."""
     for run in sorted(out.glob(f"*-{cfg.recipe}"), reverse=True):
-        if (run / "generator.json").is_file() and load_config(file=str(run / "config.yaml")) == cfg:
+        if not (run / "generator.json").is_file():
+            continue
+        saved = load_config(file=str(run / "config.yaml"))
+        if any_steps:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=saved.train.steps))
+        if saved == cfg:
             return run
     raise SystemExit(f"--reuse: no finished run of {cfg.recipe} with this row's config under {out}")
+
+
+def seconds_per_step(recipe: str, over: list, probe: int) -> float:
+    """A variant's training seconds per step, from a run of `probe` steps (its first log interval, which
+    holds the start-up, left out)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(recipe, overrides=[f"out={tmp}", f"train.steps={probe}", *over])
+        logs = read_stats(gankit.train(cfg, quiet=True) / "stats.jsonl")
+    timed = [r for r in logs if "time/elapsed_s" in r]
+    first, last = timed[0], timed[-1]
+    if last["step"] <= first["step"]:
+        raise SystemExit(f"--probe {probe}: too few steps to time (train.log_every={cfg.train.log_every})")
+    return (last["time/elapsed_s"] - first["time/elapsed_s"]) / (last["step"] - first["step"])
 
 
 def row(name: str, steps, seconds, m: dict, prefix: str = "") -> str:
@@ -100,6 +127,9 @@ def main() -> None:
     ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
     ap.add_argument("--reuse", action="store_true", help="score the newest finished run of each row in --out "
                                                          "(same config) instead of training it again")
+    ap.add_argument("--fit-schedule", action="store_true", help="end each run's lr schedule inside the budget "
+                                                                "(steps from a timing run)")
+    ap.add_argument("--probe", type=int, default=300, help="--fit-schedule: steps of the timing run")
     a = ap.parse_args()
     lines = ["| task | method | steps | wall s | PSNR dB | SSIM | L1 | FID | digit accuracy |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -128,10 +158,13 @@ def main() -> None:
             for name, m in baselines(task, held, train_ds).items():
                 lines.append(row(f"{recipe} | {name}", "", "", m))
         for name, over in VARIANTS.items():
+            steps = 1000000
+            if a.fit_schedule and not a.reuse:
+                steps = int(0.97 * 60 * a.minutes / seconds_per_step(recipe, over, a.probe))
             run_cfg = load_config(recipe, overrides=[f"out={a.out}", f"train.max_minutes={a.minutes}",
-                                                     "train.steps=1000000", *over])
+                                                     f"train.steps={steps}", *over])
             if a.reuse:
-                run = finished_run(Path(a.out), run_cfg)
+                run = finished_run(Path(a.out), run_cfg, any_steps=a.fit_schedule)
                 seconds = read_stats(run / "stats.jsonl")[-1]["time/elapsed_s"]
             else:
                 t = time.perf_counter()
@@ -152,7 +185,9 @@ def main() -> None:
                       + whole_lines)
     print("\n" + table)
     if a.write:
-        note = f"Each run trains for {a.minutes:g} minutes. " + " ".join(notes)
+        note = f"Each run trains for {a.minutes:g} minutes" + (
+            ", its lr schedule fitted to end inside them (the steps that fill 97% of the budget at the speed a "
+            f"{a.probe}-step timing run measured). " if a.fit_schedule else ". ") + " ".join(notes)
         write_results(a.write, results_fragment(table, precision=", ".join(precisions), note=note))
 
 

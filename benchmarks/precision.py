@@ -2,11 +2,12 @@
 its own steps (or --steps) once per seed in fp32 (train.amp=off) and once in bf16 (train.amp=bf16), and
 is scored by what `gankit eval` reports for it: FID with the classifier features for images (10,000
 samples), modes / high-quality share / reverse KL for the 2D mixtures, the task's held-out metrics for the
-image-to-image recipes.
+image-to-image recipes, label preservation and FID per direction for the unpaired ones.
 
     python benchmarks/precision.py --recipes dcgan --seeds 0 1 2
     python benchmarks/precision.py --recipes ring8 grid25 --seeds 0 1 2 --write docs/results/precision-2d.md
     python benchmarks/precision.py --recipes pix2pix-edges srgan-x4 inpaint --steps 2000 --write docs/results/precision-img2img.md
+    python benchmarks/precision.py --recipes cyclegan cut --steps 1000 --write docs/results/precision-unpaired.md
 
 bf16 holds when its mean lies within the fp32 seeds' range (the run-to-run spread), and the table shows
 both so that the reader can judge. Runs go to --out (default runs-precision/). bf16 only means something
@@ -30,8 +31,9 @@ from gankit.hardware import native_bf16, pick_device
 # and the image-to-image rows PSNR and the share of outputs read as their target's digit
 HEADLINE = {"fid": "FID", "modes": "modes (higher)"}
 ALSO = {"hq": "high quality % (higher)", "kl": "reverse KL", "psnr": "PSNR dB (higher)",
-        "accuracy": "digit accuracy % (higher)"}
-SCALE = {"hq": 100.0, "accuracy": 100.0}
+        "accuracy": "digit accuracy % (higher)", "AtoB/labels": "A→B labels % (higher)",
+        "BtoA/labels": "B→A labels % (higher)", "AtoB/fid": "A→B FID", "BtoA/fid": "B→A FID"}
+SCALE = {"hq": 100.0, "accuracy": 100.0, "AtoB/labels": 100.0, "BtoA/labels": 100.0}
 
 
 def headline(m: dict) -> str:
