@@ -29,6 +29,7 @@ SECTIONS = [
     ("unpaired-cut", "Unpaired translation one way (CUT): label preservation and FID to domain B"),
     ("data", "Own data at scale: a prepared set of 50,000 images at 128x128x3, from disk and in memory"),
     ("limited", "Limited data: 250 to 5,000 digits, without augmentation, with DiffAugment, with ADA"),
+    ("limited-10min", "Limited data, 10 minutes a run: 500 digits, where D overfits without augmentation"),
     ("augment", "Generated data for classifiers: CAS and augmentation of small training sets"),
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),
@@ -39,6 +40,7 @@ SECTIONS = [
     ("precision-2d", "fp32 against bf16 autocast at equal steps: the 2D recipes, 3 seeds"),
     ("precision-stacked", "fp32 against bf16 autocast at equal steps: Stacked MNIST, 3 seeds"),
     ("precision-img2img", "fp32 against bf16 autocast at equal steps: the image-to-image recipes"),
+    ("precision-unpaired", "fp32 against bf16 autocast at equal steps: the unpaired recipes (CycleGAN, CUT)"),
 ]
 HEADER = """# Results
 
