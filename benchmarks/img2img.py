@@ -22,7 +22,6 @@ in a table of their own.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import gankit
-from gankit.bench import results_fragment, training_precision, write_results
+from gankit.bench import finished_run, results_fragment, training_precision, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
@@ -85,20 +84,6 @@ def baselines(task, held, train_ds) -> dict:
         a = task.inputs(x, noise)["input"]
         out["input as output"] = translation_scores(a.expand_as(x), x, held.c, ext, real_f)
     return out
-
-
-def finished_run(out: Path, cfg, any_steps: bool = False) -> Path:
-    """The newest run under `out` trained with `cfg` that wrote its generator (`--reuse`); `any_steps`: with
-    whatever train.steps its schedule was fitted to."""
-    for run in sorted(out.glob(f"*-{cfg.recipe}"), reverse=True):
-        if not (run / "generator.json").is_file():
-            continue
-        saved = load_config(file=str(run / "config.yaml"))
-        if any_steps:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=saved.train.steps))
-        if saved == cfg:
-            return run
-    raise SystemExit(f"--reuse: no finished run of {cfg.recipe} with this row's config under {out}")
 
 
 def seconds_per_step(recipe: str, over: list, probe: int) -> float:

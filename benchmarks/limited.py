@@ -3,6 +3,7 @@ DiffAugment and with ADA, at equal wall time, scored against all 5,000 digits.
 
     python benchmarks/limited.py --write docs/results/limited.md
     python benchmarks/limited.py --per-class 50 --minutes 1          # a quick look
+    python benchmarks/limited.py --per-class 50 --minutes 10 --out runs-limited10 --reuse --write MD
 
 Each run trains `dcgan` with data.per_class=k (250, 500, 1,000, 5,000 digits at k = 25, 50, 100, 500; the
 smaller subsets inside the larger) for --minutes, then `gankit eval`'s metrics with the classifier
@@ -15,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import gankit
-from gankit.bench import results_fragment, write_results
+from gankit.bench import finished_run, results_fragment, write_results
 from gankit.config import DataConfig, load_config
 from gankit.evaluate import evaluate_run
+from gankit.stats import read_stats
 
 AUGMENTS = {"none": "", "DiffAugment": "color,translation,cutout", "ADA": "ada"}
 
@@ -33,6 +36,8 @@ def main():
     ap.add_argument("--n", type=int, default=10000, help="samples per evaluation")
     ap.add_argument("--out", default="runs-limited")
     ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
+    ap.add_argument("--reuse", action="store_true", help="score the newest finished run of each row in --out "
+                                                         "(same config) instead of training it again")
     a = ap.parse_args()
     rows = []
     for k in a.per_class:
@@ -41,9 +46,13 @@ def main():
                     "train.steps=1000000", f"train.batch_size={min(64, 10 * k)}"]
             over += [f"train.augment={AUGMENTS[name]}"] if AUGMENTS[name] else []
             cfg = load_config("dcgan", overrides=over)
-            t = time.perf_counter()
-            run = gankit.train(cfg, quiet=True)
-            wall = time.perf_counter() - t
+            if a.reuse:
+                run = finished_run(Path(a.out), cfg)
+                wall = [r for r in read_stats(run / "stats.jsonl") if "time/elapsed_s" in r][-1]["time/elapsed_s"]
+            else:
+                t = time.perf_counter()
+                run = gankit.train(cfg, quiet=True)
+                wall = time.perf_counter() - t
             m = evaluate_run(run, a.n, ["fid", "dc", "classes"], data=DataConfig(name="mnist-5k"))
             logs = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
             steps = max(r.get("step", 0) for r in logs)

@@ -151,6 +151,23 @@ def training_precision(recipe: str, cfg) -> str:
     return f"{'bf16 autocast' if bf16 else 'fp32'} for {recipe} (train.amp={cfg.train.amp})"
 
 
+def finished_run(out: Path, cfg, any_steps: bool = False) -> Path:
+    """The newest run under `out` trained with `cfg` that wrote its generator (a benchmark's `--reuse`: score
+    it instead of training it again); `any_steps`: with whatever train.steps its schedule was fitted to."""
+    import dataclasses
+
+    from gankit.config import load_config
+    for path in sorted(Path(out).glob(f"*-{cfg.recipe}"), reverse=True):
+        if not (path / "generator.json").is_file():
+            continue
+        saved = load_config(file=str(path / "config.yaml"))
+        if any_steps:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=saved.train.steps))
+        if saved == cfg:
+            return path
+    raise SystemExit(f"--reuse: no finished run of {cfg.recipe} with this row's config under {out}")
+
+
 def results_fragment(table: str, command: Optional[str] = None, precision: str = "fp32 (train.amp=off)",
                      note: str = "") -> str:
     """A measured table as a docs/results/*.md fragment: the command that regenerates it (default: this
