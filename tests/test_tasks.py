@@ -154,6 +154,11 @@ def test_each_task_derives_its_inputs_from_a_hand_made_image():
     assert torch.all(got["input"][:, :1][mask.bool()] == 0) and torch.equal(got["input"][:, :1][~mask.bool()], x[~mask.bool()])
     composed = inp.generate(lambda a: torch.full((1, 1, 8, 8), 0.3), {**got, "real": x}, noise())
     assert torch.all(composed[mask.bool()] == 0.3) and torch.equal(composed[~mask.bool()], x[~mask.bool()])
+    assert inp.d_shape() == (1, 8, 8) and inp.d_inputs({**got, "real": x}, composed)[1] is composed
+    told = Inpaint(TaskConfig(name="inpaint", d_mask=True), (1, 8, 8))  # D sees the mask beside the image
+    real_d, fake_d = told.d_inputs({**got, "real": x}, composed)
+    assert told.d_shape() == (2, 8, 8) == real_d.shape[1:] == fake_d.shape[1:]
+    assert torch.equal(real_d, torch.cat([x, mask], 1)) and torch.equal(fake_d, torch.cat([composed, mask], 1))
 
 
 def test_every_task_is_registered():

@@ -82,6 +82,7 @@ class TaskConfig:
     nce: float = 0.0            # cut: weight of the PatchNCE loss (CUT: 1, FastCUT: 10)
     patches: int = 256          # cut: patches sampled per image at each feature tap (CUT: 256)
     nce_t: float = 0.07         # cut: temperature of the PatchNCE loss (CUT: 0.07)
+    d_mask: bool = False        # inpaint: D sees the mask beside the image (DeepFill v2's SN-PatchGAN, Yu et al. 2019)
 
 
 @dataclass(frozen=True)

@@ -249,10 +249,14 @@ class SuperResolution(Task):
 class Inpaint(Task):
     """Inpainting (Context Encoders, Pathak et al. 2016): G sees the image with holes (set to 0) and the mask as
     an extra channel; its output is composed into the known pixels, so only the holes are G's; the
-    reconstruction loss is on the holes. D judges the composed images (a global D; Iizuka et al. 2017)."""
+    reconstruction loss is on the holes. D judges the composed images (a global D; Iizuka et al. 2017), and
+    with `task.d_mask` the mask beside them, so that it is told where to look (DeepFill v2, Yu et al. 2019)."""
 
     def in_shape(self):
         return (self.img_shape[0] + 1, *self.img_shape[1:])
+
+    def d_shape(self):
+        return (self.img_shape[0] + int(self.cfg.d_mask), *self.img_shape[1:])
 
     def inputs(self, real, noise, mask: Optional[Tensor] = None):
         m = holes(real.shape[0], real.shape[-1], noise, real.device) if mask is None else mask.to(real.device)
@@ -265,6 +269,12 @@ class Inpaint(Task):
     def generate(self, G, batch, noise):
         m = batch["mask"]
         return m * G(batch["input"]) + (1 - m) * batch["real"]
+
+    def d_inputs(self, batch, fake):
+        if not self.cfg.d_mask:
+            return batch["real"], fake
+        m = batch["mask"]
+        return torch.cat([batch["real"], m.to(batch["real"].dtype)], 1), torch.cat([fake, m.to(fake.dtype)], 1)
 
     def g_terms(self, batch, fake):
         return reconstruction(self.cfg, fake, batch["real"], weight=batch["mask"])
