@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import gankit
-from gankit.bench import finished_run, results_fragment, training_precision, write_results
+from gankit.bench import elapsed_s, finished_run, results_fragment, training_precision, write_results
 from gankit.config import load_config
 from gankit.data import build_dataset
 from gankit.distributed import SharedNoise, World
@@ -150,7 +150,7 @@ def main() -> None:
                                                      f"train.steps={steps}", *over])
             if a.reuse:
                 run = finished_run(Path(a.out), run_cfg, any_steps=a.fit_schedule)
-                seconds = read_stats(run / "stats.jsonl")[-1]["time/elapsed_s"]
+                seconds = elapsed_s(run)
             else:
                 t = time.perf_counter()
                 run = gankit.train(run_cfg, quiet=True)

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 import gankit
-from gankit.bench import finished_run, results_fragment, write_results
+from gankit.bench import elapsed_s, finished_run, results_fragment, write_results
 from gankit.config import DataConfig, load_config
 from gankit.evaluate import evaluate_run
-from gankit.stats import read_stats
 
 AUGMENTS = {"none": "", "DiffAugment": "color,translation,cutout", "ADA": "ada"}
 
@@ -48,7 +47,7 @@ def main():
             cfg = load_config("dcgan", overrides=over)
             if a.reuse:
                 run = finished_run(Path(a.out), cfg)
-                wall = [r for r in read_stats(run / "stats.jsonl") if "time/elapsed_s" in r][-1]["time/elapsed_s"]
+                wall = elapsed_s(run)
             else:
                 t = time.perf_counter()
                 run = gankit.train(cfg, quiet=True)

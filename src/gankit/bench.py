@@ -161,11 +161,17 @@ def finished_run(out: Path, cfg, any_steps: bool = False) -> Path:
         if not (path / "generator.json").is_file():
             continue
         saved = load_config(file=str(path / "config.yaml"))
-        if any_steps:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=saved.train.steps))
-        if saved == cfg:
+        want = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=saved.train.steps)) \
+            if any_steps else cfg
+        if saved == want:
             return path
     raise SystemExit(f"--reuse: no finished run of {cfg.recipe} with this row's config under {out}")
+
+
+def elapsed_s(run: Path) -> float:
+    """The training seconds a finished run logged last (`time/elapsed_s` in its stats.jsonl)."""
+    from gankit.stats import read_stats
+    return [r for r in read_stats(Path(run) / "stats.jsonl") if "time/elapsed_s" in r][-1]["time/elapsed_s"]
 
 
 def results_fragment(table: str, command: Optional[str] = None, precision: str = "fp32 (train.amp=off)",
