@@ -102,6 +102,19 @@ def test_native_bf16_on_cpu_follows_the_bf16_units(monkeypatch):
     assert hardware.native_bf16(torch.device("cpu")) is True
 
 
+@pytest.mark.parametrize("flags, isa, units", [
+    ("fpu sse2 avx avx2 fma", "AVX2", []),                                       # AMD EPYC (Zen 3)
+    ("sse2 avx avx2 avx512f avx512_bf16", "AVX-512", ["avx512_bf16"]),            # AMD EPYC (Zen 4)
+    ("sse2 avx2 avx512f avx512_bf16 amx_tile amx_bf16", "AVX-512", ["amx_bf16", "avx512_bf16"]),  # Xeon, AMX
+    ("fp asimd", "", [])])                                                        # not x86
+def test_describe_names_the_vector_instructions_and_bf16_units(monkeypatch, flags, isa, units):
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: f"model name\t: Some CPU\nflags\t\t: {flags}\n")
+    assert hardware.vector_isa() == isa and hardware.bf16_units() == units
+    line = hardware.describe()
+    assert line.startswith("Some CPU, ") and f"bf16 units: {', '.join(units) or 'none'}," in line
+    assert (f", {isa}, bf16 units" in line) if isa else (" cores, bf16 units" in line)
+
+
 def test_rng_state_holds_the_training_device_only_and_reads_the_older_list_format():
     cpu = checkpoint.rng_state(torch.device("cpu"))
     assert cpu["cuda"] is None

@@ -1,5 +1,6 @@
 """The machine: which device to use (`pick_device`), whether bf16 is native on it (`native_bf16`), and what
-a measurement ran on, in one line (`describe`: CPU model, cores, bf16 units, threads, and the GPU if used).
+a measurement ran on, in one line (`describe`: CPU model, cores, vector instructions, bf16 units, threads,
+and the GPU if used).
 
 Every number gankit's benchmarks publish names its machine with `describe()`; `bf16_units()` is the one
 reading of /proc/cpuinfo that decides whether bf16 is native on this CPU.
@@ -30,14 +31,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def bf16_units() -> List[str]:
-    """The CPU's native bf16 instruction sets: 'amx_bf16' (Intel AMX tiles), 'avx512_bf16' or none."""
-    flags = set()
+def _flags() -> set:
     for line in _cpuinfo().splitlines():
         if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def bf16_units() -> List[str]:
+    """The CPU's native bf16 instruction sets: 'amx_bf16' (Intel AMX tiles), 'avx512_bf16' or none."""
+    flags = _flags()
     return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+
+
+def vector_isa() -> str:
+    """The widest x86 vector instructions the CPU has ('AVX-512', 'AVX2', 'AVX', 'SSE'), or '' elsewhere: two
+    CPUs of one model name (AMD EPYC, say) can differ here, and fp32 speed follows it."""
+    flags = _flags()
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE")):
+        if flag in flags:
+            return name
+    return ""
 
 
 def cores() -> int:
@@ -59,10 +73,11 @@ def available_memory() -> int:
 
 
 def describe(device: Optional[torch.device] = None) -> str:
-    """e.g. 'AMD EPYC, 2 cores, bf16 units: avx512_bf16, 2 threads, torch 2.14.1'."""
-    units = bf16_units()
+    """e.g. 'AMD EPYC, 2 cores, AVX-512, bf16 units: avx512_bf16, 2 threads, torch 2.14.1'."""
+    units, isa = bf16_units(), vector_isa()
     threads = torch.get_num_threads()
-    line = (f"{cpu_model()}, {cores()} cores, bf16 units: {', '.join(units) if units else 'none'}, "
+    line = (f"{cpu_model()}, {cores()} cores, {isa + ', ' if isa else ''}"
+            f"bf16 units: {', '.join(units) if units else 'none'}, "
             f"{threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}")
     if device is not None and torch.device(device).type == "cuda":
         line = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda}); host {line}"
