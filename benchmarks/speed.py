@@ -139,14 +139,23 @@ AMP_LEVERS = {True: ["train.amp=off"],  # the default trains in bf16 here: its f
               False: ["train.amp=bf16", "train.amp=bf16 train.compile=true"]}  # a row may flip two
 
 
+def amp_levers(default_amp: bool, native: bool):
+    """The precision rows: the other precision where bf16 is native; none where it is not, since there
+    train.amp=bf16 warns and trains in fp32, the default's own row."""
+    return AMP_LEVERS[default_amp] if native else []
+
+
 def recipe_table(recipes, rounds: int, steps: int, device: torch.device) -> str:
-    """Images/s of each recipe's own iteration at its own batch and resolution, in fp32 and in bf16
-    autocast, timed alternately after a warm-up (the image-to-image nets: U-Net, SRResNet, CycleGAN's pair)."""
+    """Images/s of each recipe's own iteration at its own batch and resolution, in fp32 and, where bf16 is
+    native, in bf16 autocast, timed alternately after a warm-up (the image-to-image nets: U-Net, SRResNet,
+    CycleGAN's pair)."""
     from gankit.config import load_config
+    from gankit.hardware import native_bf16
     from gankit.trainer import build_parts, distribute
+    amps = ("off", "bf16") if native_bf16(device) else ("off",)
     runs = {}
     for name in recipes:
-        for amp in ("off", "bf16"):
+        for amp in amps:
             cfg = load_config(name, overrides=[f"train.device={device}", f"train.amp={amp}",
                                                "task.pretrain_steps=0"])  # SRGAN: its adversarial steps
             parts = build_parts(cfg)
@@ -165,10 +174,10 @@ def recipe_table(recipes, rounds: int, steps: int, device: torch.device) -> str:
     lines = ["| recipe | nets | batch | resolution | fp32 img/s | bf16 img/s | bf16 / fp32 |", "|---|---|---|---|---|---|---|"]
     for name in recipes:
         parts, cfg = runs[(name, "off")]
-        ips = {amp: rounds * steps * cfg.train.batch_size / times[(name, amp)] for amp in ("off", "bf16")}
+        ips = {amp: rounds * steps * cfg.train.batch_size / times[(name, amp)] for amp in amps}
         res = parts.batches.x.shape[-1] if parts.batches.x.dim() == 4 else "2D points"
-        lines.append(f"| {name} | {cfg.model.family} | {cfg.train.batch_size} | {res} | {ips['off']:.0f} | "
-                     f"{ips['bf16']:.0f} | {ips['bf16'] / ips['off']:.2f}× |")
+        bf16 = f"{ips['bf16']:.0f} | {ips['bf16'] / ips['off']:.2f}×" if "bf16" in ips else "no bf16 units | "
+        lines.append(f"| {name} | {cfg.model.family} | {cfg.train.batch_size} | {res} | {ips['off']:.0f} | {bf16} |")
     return "\n".join(lines)
 
 
@@ -208,13 +217,13 @@ def main():
     ref = make_reference(images, device, a.batch)
     parts, cfg = make_gankit(a.device, a.batch, a.options)
     flop_per_img = 410e6  # one D step + one G step of this DCGAN (the issue's count)
-    from gankit.hardware import describe
+    from gankit.hardware import describe, native_bf16
     print(f"hardware: {describe(device)}; device {device}, batch {a.batch}")
     print(f"gankit options: amp={cfg.train.amp} (active: {parts.amp}) channels_last={cfg.train.channels_last} "
           f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
     runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}
     if a.levers:
-        for flip in LEVERS + AMP_LEVERS[bool(parts.amp)]:
+        for flip in LEVERS + amp_levers(bool(parts.amp), native_bf16(device)):
             v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, *flip.split()])
             runs[flip] = (lambda p_, c_: lambda: gankit_steps(p_, c_, a.steps))(v_parts, v_cfg)
     for fn in runs.values():  # warm-up (and torch.compile's compilation)
@@ -229,10 +238,12 @@ def main():
             print(f"round {r}: {name:28s} {a.steps * a.batch / dt:8.0f} img/s", flush=True)
     n_img = a.rounds * a.steps * a.batch
     ref_ips, gk_ips = n_img / times["reference"], n_img / times["gankit"]
-    peak = matmul_tflops(device, torch.bfloat16)
+    # bf16's rate only where it is native: elsewhere it is emulated, and fp32's is the relevant peak
+    peak = matmul_tflops(device, torch.bfloat16) if native_bf16(device) else None
     fp32 = matmul_tflops(device, torch.float32)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    share = lambda ips, rate: f"{ips * flop_per_img / 1e12 / rate:.1%}"  # noqa: E731
+    share = lambda ips, rate: f"{ips * flop_per_img / 1e12 / rate:.1%}" if rate else "no bf16 units"  # noqa: E731
+    rates = f"bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s" if peak else f"fp32 {fp32:.2f} TFLOP/s (no bf16 units)"
     table = ["| loop | img/s | vs reference | share of bf16 matmul rate | share of fp32 matmul rate |",
              "|---|---|---|---|---|",
              *[f"| {'reference (plain PyTorch)' if name == 'reference' else 'gankit default' if name == 'gankit' else name} "
@@ -243,12 +254,11 @@ def main():
     if recipes:
         print("\n" + recipes)
     print(f"\nreference {ref_ips:.0f} img/s | gankit {gk_ips:.0f} img/s | ratio {gk_ips / ref_ips:.2f}x")
-    print(f"measured matmul: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s; gankit uses "
-          f"{gk_ips * flop_per_img / 1e12 / peak:.1%} of bf16 and {gk_ips * flop_per_img / 1e12 / fp32:.1%} of fp32")
+    print(f"measured matmul: {rates}; gankit uses {share(gk_ips, peak)} of bf16 and {share(gk_ips, fp32)} of fp32")
     if a.write:
         from gankit.bench import results_fragment, write_results
         note = (f"Batch {a.batch}, {a.rounds} rounds of {a.steps} steps, alternating; ~410 MFLOP per image; measured "
-                f"matmul rate: bf16 {peak:.2f} TFLOP/s, fp32 {fp32:.2f} TFLOP/s. Each row below the default flips one "
+                f"matmul rate: {rates}. Each row below the default flips one "
                 "gankit option. The shares divide the FLOP rate by torch's own 2048x2048 matmul rate, which is no upper "
                 "bound: oneDNN's convolutions can run faster than that matmul, so a share can pass 100%.")
         tables = "\n".join(table) + (f"\n\nEach recipe's own iteration at its own batch:\n\n{recipes}" if recipes else "")

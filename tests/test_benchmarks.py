@@ -2,6 +2,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
@@ -25,9 +26,23 @@ def test_speed_benchmark_trains_through_the_trainers_step():
     assert any(not torch.equal(a, b) for a, b in zip(ema_before, parts.G_ema.parameters()))
 
 
-def test_the_recipe_table_times_each_recipe_in_fp32_and_bf16():
+@pytest.mark.parametrize("units", [["avx512_bf16"], []])
+def test_the_recipe_table_times_each_recipe_in_fp32_and_bf16_where_it_is_native(monkeypatch, units):
+    from gankit import hardware
+    monkeypatch.setattr(hardware, "bf16_units", lambda: units)  # either CPU, whatever runs the test
     speed = load_speed()
     table = speed.recipe_table(["srgan-x4"], rounds=1, steps=1, device=torch.device("cpu"))
     row = table.splitlines()[-1].split(" | ")
     assert row[:4] == ["| srgan-x4", "srresnet", "64", "28"]  # the recipe's own nets, batch and size
-    assert float(row[4]) > 0 and float(row[5]) > 0 and row[6].endswith("× |")
+    assert float(row[4]) > 0
+    if units:
+        assert float(row[5]) > 0 and row[6].endswith("× |")
+    else:  # train.amp=bf16 would train in fp32 there: no row to time
+        assert row[5] == "no bf16 units" and row[6] == " |"
+
+
+def test_precision_rows_exist_only_where_bf16_is_native():
+    speed = load_speed()
+    assert speed.amp_levers(default_amp=True, native=True) == ["train.amp=off"]
+    assert "train.amp=bf16" in speed.amp_levers(default_amp=False, native=True)
+    assert speed.amp_levers(default_amp=False, native=False) == []
