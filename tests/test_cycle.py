@@ -57,6 +57,12 @@ def test_cycle_and_identity_terms_have_exact_values():
     torch.testing.assert_close(terms["cycle"], torch.tensor(10.0 * (1.0 + 0.5) / 4))     # mean |rec - real|
     torch.testing.assert_close(terms["identity"], torch.tensor(10.0 * 0.5 * 2.0 / 4))  # mean |idt - real|
     assert Cycle(TaskConfig(name="cycle"), (1, 1, 2)).g_terms({**batch, "idt": None}, None) == {}
+    # lambda_B of its own: a's cycle error 0.5 and identity error 1.0 weigh 10, b's 0.25 and 0.0 weigh 2
+    terms = Cycle(TaskConfig(name="cycle", cycle=10.0, cycle_b=2.0, identity=0.5), (1, 1, 2)).g_terms(batch, None)
+    torch.testing.assert_close(terms["cycle"], torch.tensor((10.0 * 0.5 + 2.0 * 0.25) / 2))
+    torch.testing.assert_close(terms["identity"], torch.tensor(0.5 * (10.0 * 1.0 + 2.0 * 0.0) / 2))
+    terms = Cycle(TaskConfig(name="cycle", cycle=0.0, cycle_b=4.0), (1, 1, 2)).g_terms({**batch, "idt": None}, None)
+    torch.testing.assert_close(terms["cycle"], torch.tensor(4.0 * 0.25 / 2))  # the B cycle alone
 
 
 def test_the_pool_returns_stored_fakes_at_half_the_rate_from_a_seeded_stream():

@@ -75,8 +75,10 @@ class TaskConfig:
     perceptual: float = 0.0     # sr: weight of the feature loss in the data's bundled classifier features
     adv: float = 1.0            # weight of the adversarial term in G's loss (SRGAN: 1e-3; 0: reconstruction only)
     pretrain_steps: int = 0     # G steps on the reconstruction loss alone before D joins (SRGAN)
-    cycle: float = 0.0          # cycle: weight of the cycle-consistency L1, both directions (CycleGAN: 10)
-    identity: float = 0.0       # cycle: weight of the identity L1 as a share of `cycle` (CycleGAN: 0.5); cut: of
+    cycle: float = 0.0          # cycle: weight of the cycle-consistency L1 (CycleGAN: 10), A -> B -> A and, unless
+    #                             cycle_b says otherwise, B -> A -> B
+    cycle_b: float = -1.0       # cycle: weight of the B -> A -> B cycle (the reference's lambda_B); < 0: `cycle`
+    identity: float = 0.0       # cycle: weight of the identity L1 as a share of its cycle weight (CycleGAN: 0.5); cut: of
     #                             the identity PatchNCE on B -> G(B) beside A -> G(A) (CUT: 1, FastCUT: 0)
     pool: int = 0               # cycle: fakes kept per D, half of D's fakes drawn from them (CycleGAN: 50)
     nce: float = 0.0            # cut: weight of the PatchNCE loss (CUT: 1, FastCUT: 10)

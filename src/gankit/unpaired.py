@@ -36,10 +36,14 @@ class Cycle(Unpaired):
     """Unpaired translation (CycleGAN, Zhu et al. 2017): G_AB and G_BA, D_A and D_B (one module each:
     nets.img2img.TwoWay, TwoDomains), trained on a batch of A and a batch of B stacked; D judges real (a, b)
     against fakes (G_BA(b), G_AB(a)), half of them drawn from a pool of the last `task.pool` fakes per D (the
-    reference's ImagePool: per process under torchrun); G adds `task.cycle` x L1 of both cycle
-    reconstructions and `task.cycle` x `task.identity` x L1 of the identity maps G_BA(a) ~ a, G_AB(b) ~ b.
-    All terms are means over the stacked batch: the reference's sums over the two directions, halved
-    (Adam does not see the factor). Data: two domains (`data.name=unpaired`, mnist2digits, ...)."""
+    reference's ImagePool: per process under torchrun); G adds the L1 of the cycle reconstructions, weighted
+    lambda_A = `task.cycle` for a -> b -> a and lambda_B = `task.cycle_b` (by default the same) for b -> a -> b,
+    and `task.identity` x lambda_A x L1 of G_BA(a) ~ a, `task.identity` x lambda_B x L1 of G_AB(b) ~ b, as the
+    reference weighs them. Each term is the mean of the two domains' means: the reference's sum over the two
+    directions, halved (Adam does not see the factor). Where one domain holds information the other cannot
+    (texture on B, say), its cycle can only be met by hiding that information in the other domain's images;
+    a smaller weight for that cycle spares the translation from it. Data: two domains (`data.name=unpaired`,
+    mnist2digits, ...)."""
     two_way = True
 
     def __init__(self, cfg, img_shape, z_dim=0):
@@ -58,12 +62,22 @@ class Cycle(Unpaired):
         batch["rec"], batch["idt"] = out[n:2 * n], (out[2 * n:] if self.cfg.identity else None)
         return out[:n]  # fakes of A then of B, matching real (a, b) in D = TwoDomains(D_A, D_B)
 
+    def weights(self):
+        """(lambda_A, lambda_B): the weights of the cycles that start in A and in B."""
+        return self.cfg.cycle, self.cfg.cycle if self.cfg.cycle_b < 0 else self.cfg.cycle_b
+
     def g_terms(self, batch, fake):
         real, terms = batch["real"].float(), {}
-        if self.cfg.cycle:
-            terms["cycle"] = self.cfg.cycle * (batch["rec"].float() - real).abs().mean()
+        wa, wb = self.weights()
+
+        def l1(x):  # the two domains' mean L1 to real, weighted lambda_A and lambda_B, averaged
+            err_a, err_b = (x.float() - real).abs().chunk(2)
+            return (wa * err_a.mean() + wb * err_b.mean()) / 2
+
+        if wa or wb:
+            terms["cycle"] = l1(batch["rec"])
         if batch.get("idt") is not None:
-            terms["identity"] = self.cfg.cycle * self.cfg.identity * (batch["idt"].float() - real).abs().mean()
+            terms["identity"] = self.cfg.identity * l1(batch["idt"])
         return terms
 
     def parts(self, logits):
