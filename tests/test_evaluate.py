@@ -23,7 +23,10 @@ def test_classifier_is_accurate_and_cached(cache):
     ds = build_dataset(DataConfig(name="mnist-5k"))
     model, acc = get_classifier(ds, quiet=True)
     assert acc >= 0.98
-    assert len(list(cache.glob("classifier-mnist-5k-*.pt"))) == 1
+    assert len(list(cache.glob("classifier-*.pt"))) == 1
+    renamed = build_dataset(DataConfig(name="mnist-5k"))
+    renamed.name = "mnist2digits"  # the same images and labels under another name (its domain A): no retraining
+    assert get_classifier(renamed, quiet=True)[1] == acc and len(list(cache.glob("classifier-*.pt"))) == 1
     again, acc2 = get_classifier(ds, quiet=True)
     assert acc2 == acc
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):

@@ -1,8 +1,9 @@
 """The offline feature extractor: a small CNN classifier trained on the real, labelled training images.
 
 Its penultimate layer (128 features) stands in for Inception's pool features in FID/KID/precision/recall,
-its softmax gives the Inception Score and class histograms. It is trained once per data set and cached
-under the user cache dir, keyed by a hash of the data (images + labels) and of this architecture.
+its softmax gives the Inception Score and class histograms. It is trained once per set of images and labels
+and cached under the user cache dir, keyed by a hash of them and of this architecture (not by the data set's
+name: mnist2digits' domain A reuses mnist-5k's).
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def train_classifier(ds: Dataset, epochs: int = 8, seed: int = 0, device="cpu") 
 def get_classifier(ds: Dataset, quiet: bool = False, device="cpu") -> Tuple[Classifier, float]:
     """The cached classifier for `ds` (trained on first use, on `device`); returns (model in eval mode on
     `device`, held-out accuracy)."""
-    path = cache_dir() / f"classifier-{ds.name}-{data_hash(ds)}.pt"
+    path = cache_dir() / f"classifier-{data_hash(ds)}.pt"  # by content alone: mnist2digits' domain A is mnist-5k
     model = Classifier(ds.img_shape, ds.num_classes)
     if path.is_file():
         state = checkpoint.load(path)
