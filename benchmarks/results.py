@@ -36,6 +36,7 @@ SECTIONS = [
     ("augment-diffaugment", "Generated data for classifiers, the GAN trained with DiffAugment"),
     ("speed", "Speed: gankit's trainer against the plain PyTorch DCGAN loop"),
     ("speed-amx", "Speed on an Intel Xeon with AMX-BF16: the same benchmark"),
+    ("speed-avx2", "Speed on an AMD EPYC with AVX2 and no bf16 units: the same benchmark, in fp32"),
     ("overhead", "Small nets (the 2D recipes): steps/s and the share of a step outside PyTorch's operators"),
     ("eval-cost", "What evaluation costs: `gankit eval` phase by phase, and metrics during training"),
     ("precision", "fp32 against bf16 autocast at equal steps, 3 seeds"),

@@ -254,7 +254,8 @@ def main():
     if recipes:
         print("\n" + recipes)
     print(f"\nreference {ref_ips:.0f} img/s | gankit {gk_ips:.0f} img/s | ratio {gk_ips / ref_ips:.2f}x")
-    print(f"measured matmul: {rates}; gankit uses {share(gk_ips, peak)} of bf16 and {share(gk_ips, fp32)} of fp32")
+    print(f"measured matmul: {rates}; gankit uses " + (f"{share(gk_ips, peak)} of bf16 and " if peak else "")
+          + f"{share(gk_ips, fp32)} of fp32")
     if a.write:
         from gankit.bench import results_fragment, write_results
         note = (f"Batch {a.batch}, {a.rounds} rounds of {a.steps} steps, alternating; ~410 MFLOP per image; measured "
