@@ -28,6 +28,8 @@ SECTIONS = [
     ("img2img-inpaint", "Inpainting with the recipe's D that sees the mask, each lr schedule fitted to the budget"),
     ("img2img-photos", "Super-resolution of natural photos (x4), scored on whole held-out photos"),
     ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
+    ("unpaired-cycle-b", "Unpaired translation (CycleGAN) with a lighter B -> A -> B cycle on the texture-rich side "
+                         "(task.cycle_b), at equal steps"),
     ("unpaired-cut", "Unpaired translation one way (CUT): label preservation and FID to domain B"),
     ("data", "Own data at scale: a prepared set of 50,000 images at 128x128x3, from disk and in memory"),
     ("limited", "Limited data: 250 to 5,000 digits, without augmentation, with DiffAugment, with ADA"),

@@ -5,6 +5,8 @@ nothing. CUT learns A -> B only, so its B -> A cells stay empty.
     python benchmarks/unpaired.py --minutes 15 --write docs/results/unpaired.md
     python benchmarks/unpaired.py --recipes cut --minutes 15 --write docs/results/unpaired-cut.md
     python benchmarks/unpaired.py --tasks mnist2digits --recipes cyclegan --minutes 1   # one run, quickly
+    python benchmarks/unpaired.py --tasks mnist2photodigits --recipes cyclegan --variants "" "task.cycle_b=1" \
+        --write docs/results/unpaired-cycle-b.md train.steps=800   # a row per recipe and variant (overrides)
 
 Scores, per direction: label preservation (the share of translations that a digit classifier trained on
 the *target* domain's training images reads as the source image's digit, as CyCADA and UNIT report
@@ -69,6 +71,8 @@ def main() -> None:
                                                                  "at the recipe's train.steps or here)")
     ap.add_argument("--out", default="runs-unpaired")
     ap.add_argument("--write", metavar="MD", help="also write the table with its command and hardware to MD")
+    ap.add_argument("--variants", nargs="*", default=[""], help="a row per recipe and variant: each variant a "
+                                                                 "space-separated list of overrides ('' for none)")
     ap.add_argument("overrides", nargs="*", help="key=value overrides for every run")
     a = ap.parse_args()
     lines = ["| task | map | A→B labels % | B→A labels % | A→B FID | B→A FID | cycle L1 A / B | steps | wall s |",
@@ -80,9 +84,9 @@ def main() -> None:
         lines.append(row(task_name, "identity (untranslated)", map_scores(lambda x, d: x, held, train_ds)))
         plain = lambda x, d: resize_map(task_name, x, d, train_ds.b.x).clamp(-1, 1)  # noqa: E731
         lines.append(row(task_name, "plain resize / recolour", map_scores(plain, held, train_ds)))
-        for recipe in a.recipes:
+        for recipe, variant in ((r, v) for r in a.recipes for v in a.variants):
             run_cfg = load_config(recipe, overrides=[f"data.name={task_name}", f"out={a.out}",
-                                                     f"train.max_minutes={a.minutes}", *a.overrides])
+                                                     f"train.max_minutes={a.minutes}", *a.overrides, *variant.split()])
             t = time.perf_counter()
             run = gankit.train(run_cfg, quiet=True)
             seconds = time.perf_counter() - t
@@ -90,7 +94,8 @@ def main() -> None:
             m = unpaired_scores(G, G.task, held, train_ds)
             steps = read_stats(run / "stats.jsonl")[-1]["step"]
             nets = "G_AB, G_BA" if G.task.two_way else "G, A→B only"
-            lines.append(row(task_name, f"{recipe} ({nets})", m, f"{seconds:.0f}", steps))
+            name = f"{recipe} ({nets})" + (f", {variant}" if variant else "")
+            lines.append(row(task_name, name, m, f"{seconds:.0f}", steps))
             print(lines[-1], flush=True)
     table = "\n".join(lines)
     print("\n" + table)
