@@ -218,12 +218,13 @@ def main():
     parts, cfg = make_gankit(a.device, a.batch, a.options)
     flop_per_img = 410e6  # one D step + one G step of this DCGAN (the count)
     from gankit.hardware import describe, native_bf16
+    native = native_bf16(device)
     print(f"hardware: {describe(device)}; device {device}, batch {a.batch}")
     print(f"gankit options: amp={cfg.train.amp} (active: {parts.amp}) channels_last={cfg.train.channels_last} "
           f"reuse_fake={cfg.train.reuse_fake} fused_opt={cfg.train.fused_opt} ema_kimg={cfg.train.ema_kimg}")
     runs = {"reference": lambda: reference_steps(ref, a.steps), "gankit": lambda: gankit_steps(parts, cfg, a.steps)}
     if a.levers:
-        for flip in LEVERS + amp_levers(bool(parts.amp), native_bf16(device)):
+        for flip in LEVERS + amp_levers(bool(parts.amp), native):
             v_parts, v_cfg = make_gankit(a.device, a.batch, [*a.options, *flip.split()])
             runs[flip] = (lambda p_, c_: lambda: gankit_steps(p_, c_, a.steps))(v_parts, v_cfg)
     for fn in runs.values():  # warm-up (and torch.compile's compilation)
@@ -239,7 +240,7 @@ def main():
     n_img = a.rounds * a.steps * a.batch
     ref_ips, gk_ips = n_img / times["reference"], n_img / times["gankit"]
     # bf16's rate only where it is native: elsewhere it is emulated, and fp32's is the relevant peak
-    peak = matmul_tflops(device, torch.bfloat16) if native_bf16(device) else None
+    peak = matmul_tflops(device, torch.bfloat16) if native else None
     fp32 = matmul_tflops(device, torch.float32)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     share = lambda ips, rate: f"{ips * flop_per_img / 1e12 / rate:.1%}" if rate else "no bf16 units"  # noqa: E731
