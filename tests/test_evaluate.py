@@ -1,4 +1,4 @@
-"""The offline feature classifier and `gankit eval` end to end (real training, cached in tmp)."""
+"""The offline feature classifier and `gankit eval` end to end (real training, in the test run's cache)."""
 import json
 
 import pytest
@@ -9,31 +9,37 @@ from gankit.config import DataConfig
 from gankit.data import build_dataset
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("cache")
-    mp.setenv("GANKIT_CACHE", str(path))
-    yield path
-    mp.undo()
-
-
-def test_classifier_is_accurate_and_cached(cache):
-    from gankit.metrics.classifier import get_classifier
+def test_classifier_is_accurate_and_cached(feature_cache):
+    from gankit.metrics.classifier import data_hash, get_classifier
     ds = build_dataset(DataConfig(name="mnist-5k"))
     model, acc = get_classifier(ds, quiet=True)
     assert acc >= 0.98
-    assert len(list(cache.glob("classifier-*.pt"))) == 1
+    assert (feature_cache / f"classifier-{data_hash(ds)}.pt").is_file()
+    files = sorted(feature_cache.glob("classifier-*.pt"))
     renamed = build_dataset(DataConfig(name="mnist-5k"))
     renamed.name = "mnist2digits"  # the same images and labels under another name (its domain A): no retraining
-    assert get_classifier(renamed, quiet=True)[1] == acc and len(list(cache.glob("classifier-*.pt"))) == 1
+    assert get_classifier(renamed, quiet=True)[1] == acc and sorted(feature_cache.glob("classifier-*.pt")) == files
     again, acc2 = get_classifier(ds, quiet=True)
     assert acc2 == acc
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
 
 
-def test_real_vs_real_small_and_noise_large(cache):
+def test_a_classifier_is_trained_on_first_use_only(tmp_path, monkeypatch):
+    from gankit.metrics import classifier
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    calls, real = [], classifier.train_classifier
+    monkeypatch.setattr(classifier, "train_classifier", lambda ds, **kw: calls.append(ds.name) or real(ds, **kw))
+    ds = build_dataset(DataConfig(name="digits"))  # scikit-learn's 8x8 digits: seconds to train
+    model, acc = classifier.get_classifier(ds, quiet=True)
+    assert calls == ["digits"] and len(list(tmp_path.glob("classifier-*.pt"))) == 1 and acc > 0.8
+    again, acc2 = classifier.get_classifier(ds, quiet=True)
+    assert calls == ["digits"] and acc2 == acc
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_real_vs_real_small_and_noise_large():
     from gankit.evaluate import real_features, real_vs_real
     from gankit.metrics.classifier import Features, embed, get_classifier
     from gankit.metrics.scores import fid
@@ -45,7 +51,7 @@ def test_real_vs_real_small_and_noise_large(cache):
     assert floor < 3 and fid(real_f, noise_f) > 100 * floor
 
 
-def test_eval_command_writes_eval_json(cache, tmp_path, capsys, monkeypatch):
+def test_eval_command_writes_eval_json(tmp_path, capsys, monkeypatch):
     out = tmp_path / "runs"
     assert main(["train", "--recipe", "dcgan", "train.steps=2", "model.args.g_width=8", "model.args.d_width=8",
                  "--out", str(out), "--quiet", "--device", "cpu"]) == 0
@@ -67,7 +73,7 @@ def test_eval_command_writes_eval_json(cache, tmp_path, capsys, monkeypatch):
     assert main(["eval", str(run), "--metrics", "fdi"]) == 2
 
 
-def test_eval_during_training_logs_metrics_and_keeps_best(cache, make_cfg):
+def test_eval_during_training_logs_metrics_and_keeps_best(make_cfg):
     from gankit import checkpoint
     from gankit.trainer import train
     cfg = make_cfg("dcgan", "model.args.g_width=8", "model.args.d_width=8", "train.eval_every=2",
@@ -102,7 +108,7 @@ class RealByClass(torch.nn.Module):
         return torch.stack([self.by_class[k][i % len(self.by_class[k])] for k, i in zip(c.tolist(), pick.tolist())])
 
 
-def test_conditional_accuracy_and_real_data_scores(cache):
+def test_conditional_accuracy_and_real_data_scores():
     from gankit.evaluate import evaluate
     ds = build_dataset(DataConfig(name="mnist-5k"))
     m = evaluate(RealByClass(ds), ds, n=2000)
@@ -110,7 +116,7 @@ def test_conditional_accuracy_and_real_data_scores(cache):
     assert m["fid"] < 5 and m["precision"] > 0.8 and m["recall"] > 0.8
 
 
-def test_stacked_mnist_data_and_its_real_modes(cache):
+def test_stacked_mnist_data_and_its_real_modes():
     """Channel k of every sample is a bundled digit whose label is the k-th digit of the 3-digit label;
     the real data read back by the classifier covers all 1,000 modes nearly uniformly."""
     from gankit.evaluate import stacked_modes
