@@ -77,10 +77,12 @@ def main() -> None:
     a = ap.parse_args()
     lines = ["| task | map | A→B labels % | B→A labels % | A→B FID | B→A FID | cycle L1 A / B | steps | wall s |",
              "|---|---|---|---|---|---|---|---|---|"]
+    splits = []
     for task_name in a.tasks:
         cfg = load_config(a.recipes[0], overrides=[f"data.name={task_name}", *a.overrides])
         ds = build_dataset(cfg.data)
         train_ds, held = build_task(cfg.task, ds, 0).split(ds)
+        splits.append(f"{task_name}: {len(held)} in A, {len(held.b)} in B")
         lines.append(row(task_name, "identity (untranslated)", map_scores(lambda x, d: x, held, train_ds)))
         plain = lambda x, d: resize_map(task_name, x, d, train_ds.b.x).clamp(-1, 1)  # noqa: E731
         lines.append(row(task_name, "plain resize / recolour", map_scores(plain, held, train_ds)))
@@ -101,7 +103,7 @@ def main() -> None:
     print("\n" + table)
     if a.write:
         note = (f"Each run trains for the recipe's train.steps or {a.minutes:g} minutes, whichever comes first; "
-                f"scores on each domain's fixed held-out split (mnist-5k: 500 digits; scikit-learn's digits: 179), "
+                f"scores on each domain's fixed held-out split ({'; '.join(splits)}), "
                 f"in the classifier features of the target domain's training images. {PUBLISHED}")
         precisions = [training_precision(r, load_config(r, overrides=list(a.overrides))) for r in a.recipes]
         write_results(a.write, results_fragment(table, precision=", ".join(precisions), note=note))
