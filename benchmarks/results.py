@@ -30,6 +30,8 @@ SECTIONS = [
     ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
     ("unpaired-cycle-b", "Unpaired translation (CycleGAN) with a lighter B -> A -> B cycle on the texture-rich side "
                          "(task.cycle_b), at equal steps"),
+    ("unpaired-cycle-b-full", "The same at the recipe's full 4,000 steps, seed 0: the recipe, then task.cycle_b=1 "
+                              "(B -> A labels and FID better, A -> B FID worse)"),
     ("unpaired-cut", "Unpaired translation one way (CUT): label preservation and FID to domain B"),
     ("data", "Own data at scale: a prepared set of 50,000 images at 128x128x3, from disk and in memory"),
     ("limited", "Limited data: 250 to 5,000 digits, without augmentation, with DiffAugment, with ADA"),
