@@ -2,6 +2,7 @@ import pytest
 
 from gankit.config import load_config
 
+
 @pytest.fixture(scope="session", autouse=True)
 def feature_cache(request, tmp_path_factory):
     """One cache of feature classifiers for the whole test run, so that each is trained once, and never the

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.config import DataConfig
-from gankit.data import DATASETS, Dataset, digits, mnist_5k, mnist_5k_arrays
+from gankit.data import DATASETS, Dataset, digits, mnist_5k
 from gankit.imagefiles import IMAGE_EXTS, bundled_photo, colour_channels, load_images_as
 from gankit.registry import GankitError
 
@@ -74,8 +74,8 @@ def mnist2photodigits(cfg: DataConfig, seed: int = 0) -> Dataset:
     """Unpaired: A = mnist-5k, B = the same digits made the way MNIST-M is (Ganin & Lempitsky 2015): |patch -
     digit| per channel, the digit binarised to {0, 255} in three channels, the patch a random 28x28 crop
     (seed 0) of one of `MNISTM_PHOTOS` (instead of BSDS500). Colour and texture: a style-transfer task."""
-    raw, y = mnist_5k_arrays()
-    digit = torch.from_numpy((raw.reshape(-1, 1, 28, 28) > 127).astype(np.int16) * 255).expand(-1, 3, -1, -1)
+    a = mnist_5k(cfg)
+    digit = ((a.pixels > 127).to(torch.int16) * 255).expand(-1, 3, -1, -1)
     try:
         photos = [torch.from_numpy(np.array(bundled_photo(n))).permute(2, 0, 1).to(torch.int16) for n in MNISTM_PHOTOS]
     except ModuleNotFoundError as e:
@@ -90,6 +90,5 @@ def mnist2photodigits(cfg: DataConfig, seed: int = 0) -> Dataset:
         top, left = int(fy * (im.shape[1] - 27)), int(fx * (im.shape[2] - 27))
         patches.append(im[:, top:top + 28, left:left + 28])
     b = (torch.stack(patches) - digit).abs().float() / 127.5 - 1
-    labels = torch.from_numpy(np.array(y, dtype=np.int64))  # own copy
     names = tuple(str(i) for i in range(10))
-    return two_domains("mnist2photodigits", mnist_5k(cfg), Dataset("mnist2photodigits", b, labels, 10, names))
+    return two_domains("mnist2photodigits", a, Dataset("mnist2photodigits", b, a.c.clone(), 10, names))
