@@ -35,6 +35,16 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, words):
         assert w in lines[0]
 
 
+def test_the_command_line_starts_without_torchvision():
+    """torchvision (and the torch._dynamo its ops import) takes seconds to import; the commands that make no
+    pictures (help, eval, translate to .npy, every bad-input error) do not pay for it."""
+    code = ("import sys, gankit, gankit.cli; "
+            "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_unwritable_output_directory(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()

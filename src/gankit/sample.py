@@ -8,7 +8,6 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from torchvision.utils import make_grid, save_image
 
 
 def latents(n: int, z_dim: int, seed: int = 0, device="cpu") -> torch.Tensor:
@@ -45,11 +44,13 @@ def sample(G: nn.Module, n: int, seed: int = 0, c=None) -> torch.Tensor:
 
 def to_grid(x: torch.Tensor, nrow: Optional[int] = None) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1] -> (3, H', W') in [0, 1]."""
+    from torchvision.utils import make_grid  # torchvision costs ~2.5 s to import: only where pictures are made
     nrow = nrow or max(1, int(round(len(x) ** 0.5)))
     return make_grid(x.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
 
 
 def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
+    from torchvision.utils import save_image
     save_image(to_grid(x, nrow), str(path))
     return Path(path)
 
@@ -82,6 +83,7 @@ def save_samples(x: torch.Tensor, out: Path, fmt: str = "png") -> Path:
     if fmt == "npy":
         np.save(out, x.cpu().numpy().astype(np.float32))
     elif fmt == "png-dir":
+        from torchvision.utils import save_image
         out.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(x):
             save_image((img.float().cpu() + 1) / 2, str(out / f"{i:06d}.png"))
@@ -225,6 +227,7 @@ def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] 
         rows = [t for i in range(0, len(fake), 8) for t in (shown[i:i + 8], fake[i:i + 8].cpu())]
         save_grid(torch.cat(rows), out, nrow=8)
     else:
+        from torchvision.utils import save_image
         out.mkdir(parents=True, exist_ok=True)
         for name, img in zip(names, fake):
             save_image((img.float().cpu() + 1) / 2, str(out / f"{name}.png"))
