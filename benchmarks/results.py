@@ -24,8 +24,9 @@ SECTIONS = [
     ("toy2d", "2D mixtures of Gaussians (ring8, grid25), 5 seeds"),
     ("stacked-mnist", "Stacked MNIST (1,000 modes), 3 seeds"),
     ("img2img", "Image to image: reconstruction alone, adversarial alone, both, and the baselines (inpaint "
-                "here without task.d_mask; with it, in the next table)"),
-    ("img2img-inpaint", "Inpainting with the recipe's D that sees the mask, each lr schedule fitted to the budget"),
+                "here with a D 32 wide that does not see the mask; the recipe's D in the next table)"),
+    ("img2img-inpaint", "Inpainting with the recipe's D (16 wide, seeing the mask), each lr schedule fitted to the "
+                        "budget"),
     ("img2img-photos", "Super-resolution of natural photos (x4), scored on whole held-out photos"),
     ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
     ("unpaired-cycle-b", "Unpaired translation (CycleGAN) with a lighter B -> A -> B cycle on the texture-rich side "
