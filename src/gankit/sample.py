@@ -55,6 +55,14 @@ def save_grid(x: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
     return Path(path)
 
 
+def save_pngs(x: torch.Tensor, out: Path, names: Sequence[str]) -> None:
+    """(N, C, H, W) in [-1, 1] -> one PNG per image in folder `out`, `names[i]`.png."""
+    from torchvision.utils import save_image
+    out.mkdir(parents=True, exist_ok=True)
+    for name, img in zip(names, x):
+        save_image((img.float().cpu() + 1) / 2, str(out / f"{name}.png"))
+
+
 def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = None, title: str = "") -> Path:
     """2D samples (N, 2) as a scatter plot over the real data."""
     import matplotlib
@@ -83,10 +91,7 @@ def save_samples(x: torch.Tensor, out: Path, fmt: str = "png") -> Path:
     if fmt == "npy":
         np.save(out, x.cpu().numpy().astype(np.float32))
     elif fmt == "png-dir":
-        from torchvision.utils import save_image
-        out.mkdir(parents=True, exist_ok=True)
-        for i, img in enumerate(x):
-            save_image((img.float().cpu() + 1) / 2, str(out / f"{i:06d}.png"))
+        save_pngs(x, out, [f"{i:06d}" for i in range(len(x))])
     elif fmt == "png":
         if x.dim() == 2:
             save_scatter(x, out)
@@ -227,8 +232,5 @@ def translate_files(G: nn.Module, source: Path, out: Path, mask: Optional[Path] 
         rows = [t for i in range(0, len(fake), 8) for t in (shown[i:i + 8], fake[i:i + 8].cpu())]
         save_grid(torch.cat(rows), out, nrow=8)
     else:
-        from torchvision.utils import save_image
-        out.mkdir(parents=True, exist_ok=True)
-        for name, img in zip(names, fake):
-            save_image((img.float().cpu() + 1) / 2, str(out / f"{name}.png"))
+        save_pngs(fake, out, names)
     return len(fake)
