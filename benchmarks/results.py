@@ -30,7 +30,7 @@ SECTIONS = [
     ("img2img-photos", "Super-resolution of natural photos (x4), scored on whole held-out photos"),
     ("unpaired", "Unpaired translation (CycleGAN): label preservation, FID to the target domain, cycle L1"),
     ("unpaired-cycle-b", "Unpaired translation (CycleGAN) with a lighter B -> A -> B cycle on the texture-rich side "
-                         "(task.cycle_b), at equal steps"),
+                         "(task.cycle_b), at equal steps: 10 (the recipe), then 1; then 0.1 and 0"),
     ("unpaired-cycle-b-full", "The same at the recipe's full 4,000 steps, seed 0: the recipe, then task.cycle_b=1 "
                               "(B -> A labels and FID better, A -> B FID worse)"),
     ("unpaired-cut", "Unpaired translation one way (CUT): label preservation and FID to domain B"),
