@@ -233,6 +233,30 @@ def test_eval_reports_the_task_metrics(trained, capsys):
     assert got["n"] == 500 and 0 <= got["accuracy"] <= 1
 
 
+def test_eval_scores_other_targets_given_as_test_data(trained, tmp_path, capsys):
+    """--test-data: the run's held-out digits, written as MNIST's test files, score what the held-out split
+    scores (eval-mnist-test.json); images of another shape are refused in one line."""
+    import gzip
+    run = trained["inpaint"]
+    _, held = _held_out(run)
+    digits, n = ((held.x[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy(), len(held)
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(k.to_bytes(4, "big") for k in (n, 28, 28)) + digits.tobytes())
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") +
+                                                      bytes(held.c.tolist()))
+    assert main(["eval", str(run), "--device", "cpu"]) == 0
+    assert main(["eval", str(run), "--device", "cpu", "--test-data", "mnist-test", "--test-root", str(tmp_path)]) == 0
+    base = json.loads((run / "eval.json").read_text())
+    got = json.loads((run / "eval-mnist-test.json").read_text())
+    assert got.keys() == base.keys() and got["n"] == n and "accuracy" in got
+    for key in base:
+        assert got[key] == pytest.approx(base[key], rel=1e-6), key
+    capsys.readouterr()
+    assert main(["eval", str(run), "--device", "cpu", "--test-data", "digits"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds images of shape (1, 8, 8)" in err
+
+
 def test_super_resolution_on_crops_of_photos_is_scored_on_whole_held_out_photos(tmp_path, capsys):
     """photos-x4 at a small size: random crops of 8 photos (shorter side 96) train G, and eval scores each of
     the 3 held-out photos whole. G starts as the bilinear upsampling; 80 steps of L1 must beat it on each."""

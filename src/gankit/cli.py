@@ -254,7 +254,9 @@ def _add_eval(sub) -> None:
     e.add_argument("--device", default="auto", help="where G, D and the feature extractor run: auto | cpu | cuda:N")
     e.add_argument("--per-class", type=int, metavar="N",
                    help="cas: generated (and real) images of each class (default: the smallest class's count)")
-    add_test_data(e, "cas", "the images the run's data held out (data.held_out)")
+    add_test_data(e, "cas and image-to-image runs", "the images the run's data held out (data.held_out), or an "
+                  "image-to-image run's held-out split. An image-to-image run translates them as targets "
+                  "(--from-targets) and writes eval-NAME.json")
     add_drs(e)
     e.set_defaults(fn=cmd_eval)
 

@@ -283,9 +283,12 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
             raise GankitError("image-to-image runs are evaluated on their held-out split with the classifier "
                               "features; drop --drs and --features")
         train_ds, held_out = G.task.split(ds)
+        name = "eval.json"
+        if test_data is not None:  # other targets than the held-out split, e.g. MNIST's 10,000 test digits
+            held_out, name = translation_test_set(G.task, train_ds, test_data), f"eval-{test_data.name}.json"
         result = evaluate_translation(G, G.task, held_out, features_of=train_ds)
         if Path(path).is_dir():
-            (Path(path) / "eval.json").write_text(json.dumps(result, indent=2))
+            (Path(path) / name).write_text(json.dumps(result, indent=2))
         return result
     sampler = None
     if drs:
@@ -300,6 +303,24 @@ def evaluate_run(path: Path, n: int, metrics: Sequence[str], features: str = "cl
     if Path(path).is_dir():
         (Path(path) / ("eval-drs.json" if drs else "eval.json")).write_text(json.dumps(result, indent=2))
     return result
+
+
+def translation_test_set(task, train_ds: Dataset, test_data: DataConfig) -> Dataset:
+    """`test_data` as the targets of a paired image-to-image run: its inputs are derived from them as in
+    training (`gankit translate --from-targets`), and its labels, if any, score digit accuracy."""
+    if task.unpaired:
+        raise GankitError("--test-data scores paired image-to-image runs; an unpaired run is scored on each "
+                          "domain's held-out split: drop --test-data")
+    if train_ds.full is not None:
+        raise GankitError("a run trained on crops (data.crop) is scored on its held-out whole images: drop "
+                          "--test-data")
+    test = build_dataset(test_data)
+    if not test.is_image or tuple(test.img_shape) != tuple(train_ds.img_shape):
+        raise GankitError(f"--test-data {test_data.name} holds images of shape {tuple(test.img_shape)}, the run "
+                          f"trained on {tuple(train_ds.img_shape)}: give a data set of the run's image shape")
+    if test.c is not None and (train_ds.c is None or test.num_classes != train_ds.num_classes):
+        test.c = None  # labels the run's classifier does not know: score without digit accuracy
+    return test
 
 
 def run_discriminator(path: Path, G: nn.Module, ds: Optional[Dataset] = None, refit_steps: int = 0,
