@@ -318,7 +318,7 @@ def translation_test_set(task, train_ds: Dataset, test_data: DataConfig) -> Data
     if not test.is_image or tuple(test.img_shape) != tuple(train_ds.img_shape):
         raise GankitError(f"--test-data {test_data.name} holds images of shape {tuple(test.img_shape)}, the run "
                           f"trained on {tuple(train_ds.img_shape)}: give a data set of the run's image shape")
-    if test.c is not None and (train_ds.c is None or test.num_classes != train_ds.num_classes):
+    if test.num_classes != train_ds.num_classes:
         test.c = None  # labels the run's classifier does not know: score without digit accuracy
     return test
 
